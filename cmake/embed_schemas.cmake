@@ -1,0 +1,20 @@
+# Generates a C file holding every .avsc under SCHEMA_DIR as a string, so
+# libkeel carries its schemas while schemas/ stays their only source.
+# Run as: cmake -DSCHEMA_DIR=... -DOUT=... -P embed_schemas.cmake
+file(GLOB_RECURSE files RELATIVE "${SCHEMA_DIR}" "${SCHEMA_DIR}/*.avsc")
+list(SORT files)
+set(body "/* Generated from schemas/ by cmake/embed_schemas.cmake. */\n")
+string(APPEND body "#include \"schema_int.h\"\n\n")
+set(table "const keel__schema_src_t keel__schema_srcs[] = {\n")
+set(i 0)
+foreach(f ${files})
+  file(READ "${SCHEMA_DIR}/${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char s${i}[] = {${hex}0x00};\n")
+  string(APPEND table "    {\"${f}\", s${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND table "};\nconst size_t keel__schema_srcs_cnt = ${i};\n")
+file(WRITE "${OUT}.tmp" "${body}\n${table}")
+file(COPY_FILE "${OUT}.tmp" "${OUT}" ONLY_IF_DIFFERENT)
+file(REMOVE "${OUT}.tmp")

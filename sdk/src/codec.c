@@ -1,0 +1,768 @@
+/*
+ * codec.c: Avro binary encoding of keel's records, driven by the parsed
+ * schemas of schema.c, to and from jansson values (keel/codec.h).
+ *
+ * The decoder reads bytes from outside, so every length, count, union
+ * index and enum index is checked against the schema and against the
+ * bytes that remain before anything is allocated for it.
+ */
+#include "keel/codec.h"
+#include "keel/error.h"
+#include "schema_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64
+#define MAGIC0 0xC3
+#define MAGIC1 0x01
+
+static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
+{
+        if (errstr && errsize) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(errstr, errsize, fmt, ap);
+                va_end(ap);
+        }
+        return err;
+}
+
+/* ---- encoding --------------------------------------------------------- */
+
+typedef struct enc_s {
+        unsigned char *buf;
+        size_t len, cap;
+        int err;
+        char *errstr;
+        size_t errsize;
+        char path[256]; /* field path for error messages */
+} enc_t;
+
+static int put(enc_t *e, const void *p, size_t n)
+{
+        if (e->len + n > KEEL_RECORD_MAX_BYTES) {
+                e->err = fail(e->errstr, e->errsize, KEEL_ERR_TOO_LARGE,
+                              "record exceeds %d bytes",
+                              KEEL_RECORD_MAX_BYTES);
+                return -1;
+        }
+        if (e->len + n > e->cap) {
+                size_t cap = e->cap ? e->cap * 2 : 256;
+                unsigned char *b;
+                while (cap < e->len + n)
+                        cap *= 2;
+                b = realloc(e->buf, cap);
+                if (!b) {
+                        e->err = fail(e->errstr, e->errsize, KEEL_ERR_NOMEM,
+                                      "out of memory");
+                        return -1;
+                }
+                e->buf = b;
+                e->cap = cap;
+        }
+        memcpy(e->buf + e->len, p, n);
+        e->len += n;
+        return 0;
+}
+
+static int put_long(enc_t *e, int64_t v)
+{
+        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        unsigned char b[10];
+        size_t n = 0;
+        do {
+                unsigned char c = z & 0x7f;
+                z >>= 7;
+                b[n++] = (unsigned char)(z ? (c | 0x80) : c);
+        } while (z);
+        return put(e, b, n);
+}
+
+static int enc_mismatch(enc_t *e, const char *want)
+{
+        e->err = fail(e->errstr, e->errsize, KEEL_ERR_SCHEMA,
+                      "field '%s': expected %s", e->path[0] ? e->path : "(top)",
+                      want);
+        return -1;
+}
+
+/* Write UTF-8 s as bytes 0-255 (Avro's JSON mapping of bytes and fixed):
+ * with a length prefix for bytes, or exactly `fixed` bytes for a fixed. */
+static int put_latin1(enc_t *e, const char *s, size_t n, size_t fixed)
+{
+        unsigned char *out = malloc(n ? n : 1);
+        size_t k = 0;
+        int rc;
+        if (!out) {
+                e->err = KEEL_ERR_NOMEM;
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+                if (c < 0x80) {
+                        out[k++] = c;
+                } else if ((c & 0xfe) == 0xc2 && i + 1 < n) {
+                        out[k++] = (unsigned char)(((c & 0x03) << 6) |
+                                                   (s[++i] & 0x3f));
+                } else {
+                        free(out);
+                        return enc_mismatch(e, "bytes (code points 0-255)");
+                }
+        }
+        if (fixed && k != fixed)
+                rc = enc_mismatch(e, "fixed of its size");
+        else if (fixed)
+                rc = put(e, out, k);
+        else
+                rc = put_long(e, (int64_t)k) || put(e, out, k) ? -1 : 0;
+        free(out);
+        return rc;
+}
+
+static int json_matches(const keel__av_node_t *t, const json_t *v)
+{
+        switch (t->kind) {
+        case KEEL__AV_NULL:
+                return json_is_null(v);
+        case KEEL__AV_BOOLEAN:
+                return json_is_boolean(v);
+        case KEEL__AV_INT:
+                return json_is_integer(v) &&
+                       json_integer_value(v) >= INT32_MIN &&
+                       json_integer_value(v) <= INT32_MAX;
+        case KEEL__AV_LONG:
+                return json_is_integer(v);
+        case KEEL__AV_FLOAT:
+        case KEEL__AV_DOUBLE:
+                return json_is_number(v);
+        case KEEL__AV_BYTES:
+        case KEEL__AV_STRING:
+                return json_is_string(v);
+        case KEEL__AV_FIXED:
+                return json_is_string(v);
+        case KEEL__AV_ENUM:
+                if (!json_is_string(v))
+                        return 0;
+                for (size_t i = 0; i < t->n; i++)
+                        if (!strcmp(t->symbols[i], json_string_value(v)))
+                                return 1;
+                return 0;
+        case KEEL__AV_RECORD:
+        case KEEL__AV_MAP:
+                return json_is_object(v);
+        case KEEL__AV_ARRAY:
+                return json_is_array(v);
+        case KEEL__AV_UNION:
+                return 0;
+        }
+        return 0;
+}
+
+static int enc_value(enc_t *e, const keel__av_node_t *t, const json_t *v,
+                     int depth);
+
+static int enc_record(enc_t *e, const keel__av_node_t *t, const json_t *v,
+                      int depth)
+{
+        size_t plen = strlen(e->path);
+        for (size_t i = 0; i < t->n; i++) {
+                const keel__av_field_t *f = &t->fields[i];
+                const json_t *fv = json_object_get(v, f->name);
+                snprintf(e->path + plen, sizeof(e->path) - plen, "%s%s",
+                         plen ? "." : "", f->name);
+                if (!fv)
+                        fv = f->def;
+                if (!fv) {
+                        e->err = fail(e->errstr, e->errsize, KEEL_ERR_SCHEMA,
+                                      "field '%s' is required", e->path);
+                        return -1;
+                }
+                if (enc_value(e, f->type, fv, depth + 1))
+                        return -1;
+        }
+        e->path[plen] = '\0';
+        return 0;
+}
+
+static int enc_value(enc_t *e, const keel__av_node_t *t, const json_t *v,
+                     int depth)
+{
+        if (depth > MAX_DEPTH)
+                return enc_mismatch(e, "a less deeply nested value");
+        if (t->kind != KEEL__AV_UNION && !json_matches(t, v)) {
+                static const char *names[] = {
+                    "null",   "boolean",       "int",    "long",  "float",
+                    "double", "bytes",         "string", "object", "enum symbol",
+                    "array",  "object (map)",  "union",  "fixed"};
+                return enc_mismatch(e, names[t->kind]);
+        }
+        switch (t->kind) {
+        case KEEL__AV_NULL:
+                return 0;
+        case KEEL__AV_BOOLEAN: {
+                unsigned char b = json_is_true(v) ? 1 : 0;
+                return put(e, &b, 1);
+        }
+        case KEEL__AV_INT:
+        case KEEL__AV_LONG:
+                return put_long(e, (int64_t)json_integer_value(v));
+        case KEEL__AV_FLOAT: {
+                float f = (float)json_number_value(v);
+                unsigned char b[4];
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                for (int i = 0; i < 4; i++)
+                        b[i] = (unsigned char)(u >> (8 * i));
+                return put(e, b, 4);
+        }
+        case KEEL__AV_DOUBLE: {
+                double d = json_number_value(v);
+                unsigned char b[8];
+                uint64_t u;
+                memcpy(&u, &d, 8);
+                for (int i = 0; i < 8; i++)
+                        b[i] = (unsigned char)(u >> (8 * i));
+                return put(e, b, 8);
+        }
+        case KEEL__AV_STRING:
+                return put_long(e, (int64_t)json_string_length(v)) ||
+                               put(e, json_string_value(v),
+                                   json_string_length(v))
+                           ? -1
+                           : 0;
+        case KEEL__AV_BYTES:
+                return put_latin1(e, json_string_value(v),
+                                  json_string_length(v), 0);
+        case KEEL__AV_FIXED:
+                return put_latin1(e, json_string_value(v),
+                                  json_string_length(v), t->size);
+        case KEEL__AV_ENUM:
+                for (size_t i = 0; i < t->n; i++)
+                        if (!strcmp(t->symbols[i], json_string_value(v)))
+                                return put_long(e, (int64_t)i);
+                return enc_mismatch(e, "enum symbol");
+        case KEEL__AV_RECORD:
+                return enc_record(e, t, v, depth);
+        case KEEL__AV_ARRAY: {
+                size_t i, n = json_array_size(v);
+                const json_t *item;
+                if (n && put_long(e, (int64_t)n))
+                        return -1;
+                json_array_foreach(v, i, item)
+                {
+                        if (enc_value(e, t->items, item, depth + 1))
+                                return -1;
+                }
+                return put_long(e, 0);
+        }
+        case KEEL__AV_MAP: {
+                const char *k;
+                const json_t *item;
+                size_t n = json_object_size(v);
+                if (n && put_long(e, (int64_t)n))
+                        return -1;
+                json_object_foreach((json_t *)v, k, item)
+                {
+                        if (put_long(e, (int64_t)strlen(k)) ||
+                            put(e, k, strlen(k)) ||
+                            enc_value(e, t->items, item, depth + 1))
+                                return -1;
+                }
+                return put_long(e, 0);
+        }
+        case KEEL__AV_UNION:
+                for (size_t i = 0; i < t->n; i++) {
+                        const keel__av_node_t *b = t->branches[i];
+                        if (b->kind != KEEL__AV_UNION && json_matches(b, v))
+                                return put_long(e, (int64_t)i) ||
+                                               enc_value(e, b, v, depth + 1)
+                                           ? -1
+                                           : 0;
+                }
+                return enc_mismatch(e, "a value of one of the union's types");
+        }
+        return enc_mismatch(e, "a known type");
+}
+
+int keel__codec_encode_with(const keel__schema_t *s, const json_t *rec,
+                            unsigned char **out, size_t *out_len,
+                            char *errstr, size_t errstr_size)
+{
+        enc_t e;
+        unsigned char hdr[KEEL_RECORD_HEADER_BYTES];
+
+        memset(&e, 0, sizeof(e));
+        e.errstr = errstr;
+        e.errsize = errstr_size;
+        hdr[0] = MAGIC0;
+        hdr[1] = MAGIC1;
+        for (int i = 0; i < 8; i++)
+                hdr[2 + i] = (unsigned char)(s->fp >> (8 * i));
+        if (put(&e, hdr, sizeof(hdr)) || enc_value(&e, s->root, rec, 0)) {
+                free(e.buf);
+                return e.err;
+        }
+        *out = e.buf;
+        *out_len = e.len;
+        return KEEL_OK;
+}
+
+int keel_codec_encode(const char *type, const json_t *rec, unsigned char **out,
+                      size_t *out_len, char *errstr, size_t errstr_size)
+{
+        const keel__schema_t *s;
+
+        if (out)
+                *out = NULL;
+        if (out_len)
+                *out_len = 0;
+        if (!type || !rec || !out || !out_len)
+                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                            "type, rec, out and out_len are required");
+        s = keel__schema_by_name(type);
+        if (!s)
+                return fail(errstr, errstr_size, KEEL_ERR_UNKNOWN_SCHEMA,
+                            "no schema named '%s'", type);
+        return keel__codec_encode_with(s, rec, out, out_len, errstr,
+                                       errstr_size);
+}
+
+/* ---- decoding --------------------------------------------------------- */
+
+typedef struct dec_s {
+        const unsigned char *p, *end;
+        char *errstr;
+        size_t errsize;
+} dec_t;
+
+static int get_long(dec_t *d, int64_t *v)
+{
+        uint64_t z = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+                unsigned char c;
+                if (d->p >= d->end)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                    "record ends inside a number");
+                c = *d->p++;
+                if (shift == 63 && (c & 0xfe))
+                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                    "number longer than 64 bits");
+                z |= (uint64_t)(c & 0x7f) << shift;
+                if (!(c & 0x80)) {
+                        *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+                        return KEEL_OK;
+                }
+        }
+        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                    "number longer than 64 bits");
+}
+
+/* A length or count: non-negative and at most the bytes that remain
+ * (each item of a counted type takes at least min_item bytes). */
+static int get_len(dec_t *d, size_t min_item, size_t *len, const char *what)
+{
+        int64_t v;
+        int rc = get_long(d, &v);
+        if (rc)
+                return rc;
+        if (v < 0)
+                return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                            "negative %s %lld", what, (long long)v);
+        if (min_item && (uint64_t)v > (uint64_t)(d->end - d->p) / min_item)
+                return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                            "%s %lld exceeds the %zu bytes left", what,
+                            (long long)v, (size_t)(d->end - d->p));
+        *len = (size_t)v;
+        return KEEL_OK;
+}
+
+/* Fewest bytes a value of type t can take (0 for null, empty records). */
+static size_t min_size(const keel__av_node_t *t, int depth)
+{
+        size_t n = 0;
+        if (depth > MAX_DEPTH)
+                return 0;
+        switch (t->kind) {
+        case KEEL__AV_NULL:
+                return 0;
+        case KEEL__AV_FLOAT:
+                return 4;
+        case KEEL__AV_DOUBLE:
+                return 8;
+        case KEEL__AV_FIXED:
+                return t->size;
+        case KEEL__AV_RECORD:
+                for (size_t i = 0; i < t->n; i++)
+                        n += min_size(t->fields[i].type, depth + 1);
+                return n;
+        default:
+                return 1;
+        }
+}
+
+static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
+                     int depth);
+
+static int oom(dec_t *d)
+{
+        return fail(d->errstr, d->errsize, KEEL_ERR_NOMEM, "out of memory");
+}
+
+/* Bytes to a JSON string of code points 0-255. */
+static json_t *latin1_string(const unsigned char *p, size_t n)
+{
+        char *s = malloc(2 * n + 1);
+        size_t k = 0;
+        json_t *j;
+        if (!s)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                if (p[i] < 0x80) {
+                        s[k++] = (char)p[i];
+                } else {
+                        s[k++] = (char)(0xc0 | (p[i] >> 6));
+                        s[k++] = (char)(0x80 | (p[i] & 0x3f));
+                }
+        }
+        j = json_stringn_nocheck(s, k);
+        free(s);
+        return j;
+}
+
+static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
+                     int depth)
+{
+        size_t min_item = min_size(t->items, depth + 1);
+        size_t total = 0;
+        for (;;) {
+                int64_t cnt;
+                size_t n;
+                int rc = get_long(d, &cnt);
+                if (rc)
+                        return rc;
+                if (cnt == 0)
+                        return KEEL_OK;
+                if (cnt < 0) {
+                        /* A negative count is followed by the block's size
+                         * in bytes, which we do not need. */
+                        int64_t bytes;
+                        if (cnt == INT64_MIN)
+                                return fail(d->errstr, d->errsize,
+                                            KEEL_ERR_CORRUPT,
+                                            "bad block count");
+                        cnt = -cnt;
+                        if ((rc = get_long(d, &bytes)))
+                                return rc;
+                }
+                n = (size_t)cnt;
+                if (t->kind == KEEL__AV_MAP)
+                        min_item += 1; /* the key's length */
+                if ((uint64_t)cnt >
+                        (uint64_t)(d->end - d->p) / (min_item ? min_item : 1) ||
+                    (!min_item && total + n > 1024 * 1024))
+                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                    "block of %lld items exceeds the record",
+                                    (long long)cnt);
+                if (t->kind == KEEL__AV_MAP)
+                        min_item -= 1;
+                total += n;
+                for (size_t i = 0; i < n; i++) {
+                        json_t *item = NULL;
+                        char *key = NULL;
+                        if (t->kind == KEEL__AV_MAP) {
+                                size_t kl;
+                                if ((rc = get_len(d, 1, &kl, "map key length")))
+                                        return rc;
+                                key = strndup((const char *)d->p, kl);
+                                if (!key)
+                                        return oom(d);
+                                if (strlen(key) != kl) {
+                                        free(key);
+                                        return fail(d->errstr, d->errsize,
+                                                    KEEL_ERR_CORRUPT,
+                                                    "map key contains NUL");
+                                }
+                                d->p += kl;
+                        }
+                        if ((rc = dec_value(d, t->items, &item, depth + 1))) {
+                                free(key);
+                                return rc;
+                        }
+                        rc = key ? json_object_set_new(coll, key, item)
+                                 : json_array_append_new(coll, item);
+                        free(key);
+                        if (rc)
+                                return fail(d->errstr, d->errsize,
+                                            KEEL_ERR_CORRUPT,
+                                            "map key is not valid UTF-8");
+                }
+        }
+}
+
+static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
+                     int depth)
+{
+        int rc;
+        int64_t v;
+        size_t n;
+
+        *out = NULL;
+        if (depth > MAX_DEPTH)
+                return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                            "nesting too deep");
+        switch (t->kind) {
+        case KEEL__AV_NULL:
+                *out = json_null();
+                return KEEL_OK;
+        case KEEL__AV_BOOLEAN:
+                if (d->p >= d->end)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                    "record ends inside a boolean");
+                if (*d->p > 1)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                    "boolean byte %u", *d->p);
+                *out = json_boolean(*d->p++);
+                return KEEL_OK;
+        case KEEL__AV_INT:
+        case KEEL__AV_LONG:
+                if ((rc = get_long(d, &v)))
+                        return rc;
+                if (t->kind == KEEL__AV_INT && (v < INT32_MIN || v > INT32_MAX))
+                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                    "int out of range");
+                *out = json_integer((json_int_t)v);
+                break;
+        case KEEL__AV_FLOAT:
+        case KEEL__AV_DOUBLE: {
+                size_t w = t->kind == KEEL__AV_FLOAT ? 4 : 8;
+                uint64_t u = 0;
+                double dv;
+                if ((size_t)(d->end - d->p) < w)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                    "record ends inside a number");
+                for (size_t i = 0; i < w; i++)
+                        u |= (uint64_t)d->p[i] << (8 * i);
+                d->p += w;
+                if (w == 4) {
+                        uint32_t u32 = (uint32_t)u;
+                        float f;
+                        memcpy(&f, &u32, 4);
+                        dv = f;
+                } else {
+                        memcpy(&dv, &u, 8);
+                }
+                if (dv != dv || dv - dv != 0)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                    "NaN or infinite number");
+                *out = json_real(dv);
+                break;
+        }
+        case KEEL__AV_STRING:
+                if ((rc = get_len(d, 1, &n, "string length")))
+                        return rc;
+                *out = json_stringn((const char *)d->p, n);
+                if (!*out)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                    "string is not valid UTF-8");
+                d->p += n;
+                return KEEL_OK;
+        case KEEL__AV_BYTES:
+                if ((rc = get_len(d, 1, &n, "bytes length")))
+                        return rc;
+                *out = latin1_string(d->p, n);
+                d->p += n;
+                break;
+        case KEEL__AV_FIXED:
+                if ((size_t)(d->end - d->p) < t->size)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                    "record ends inside a fixed");
+                *out = latin1_string(d->p, t->size);
+                d->p += t->size;
+                break;
+        case KEEL__AV_ENUM:
+                if ((rc = get_long(d, &v)))
+                        return rc;
+                if (v < 0 || (uint64_t)v >= t->n)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                    "enum index %lld out of range for %s",
+                                    (long long)v, t->fullname);
+                *out = json_string(t->symbols[v]);
+                break;
+        case KEEL__AV_UNION:
+                if ((rc = get_long(d, &v)))
+                        return rc;
+                if (v < 0 || (uint64_t)v >= t->n)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                    "union branch %lld out of range",
+                                    (long long)v);
+                return dec_value(d, t->branches[v], out, depth + 1);
+        case KEEL__AV_RECORD:
+                *out = json_object();
+                if (!*out)
+                        return oom(d);
+                for (size_t i = 0; i < t->n; i++) {
+                        json_t *fv;
+                        if ((rc = dec_value(d, t->fields[i].type, &fv,
+                                            depth + 1)) ||
+                            json_object_set_new(*out, t->fields[i].name, fv)) {
+                                json_decref(*out);
+                                *out = NULL;
+                                return rc ? rc : oom(d);
+                        }
+                }
+                return KEEL_OK;
+        case KEEL__AV_ARRAY:
+        case KEEL__AV_MAP:
+                *out = t->kind == KEEL__AV_ARRAY ? json_array() : json_object();
+                if (!*out)
+                        return oom(d);
+                if ((rc = dec_items(d, t, *out, depth))) {
+                        json_decref(*out);
+                        *out = NULL;
+                }
+                return rc;
+        }
+        return *out ? KEEL_OK : oom(d);
+}
+
+/* Shape a record written with an older schema like the current one:
+ * fields the writer did not know take their defaults, fields the reader
+ * no longer has are dropped. */
+static json_t *resolve(const keel__av_node_t *reader, json_t *v, int depth)
+{
+        json_t *r;
+        if (depth > MAX_DEPTH || reader->kind != KEEL__AV_RECORD ||
+            !json_is_object(v))
+                return json_incref(v);
+        r = json_object();
+        for (size_t i = 0; r && i < reader->n; i++) {
+                const keel__av_field_t *f = &reader->fields[i];
+                json_t *fv = json_object_get(v, f->name);
+                const keel__av_node_t *ft = f->type;
+                if (fv) {
+                        if (ft->kind == KEEL__AV_UNION && !json_is_null(fv))
+                                for (size_t b = 0; b < ft->n; b++)
+                                        if (ft->branches[b]->kind ==
+                                            KEEL__AV_RECORD)
+                                                ft = ft->branches[b];
+                        json_object_set_new(r, f->name,
+                                            resolve(ft, fv, depth + 1));
+                } else if (f->def) {
+                        json_object_set(r, f->name, f->def);
+                }
+        }
+        return r;
+}
+
+int keel__codec_decode_with(const keel__schema_t *writer,
+                            const keel__schema_t *reader, const void *body,
+                            size_t len, json_t **rec, char *errstr,
+                            size_t errstr_size)
+{
+        dec_t d;
+        json_t *v = NULL;
+        int rc;
+
+        *rec = NULL;
+        d.p = body;
+        d.end = d.p + len;
+        d.errstr = errstr;
+        d.errsize = errstr_size;
+        rc = dec_value(&d, writer->root, &v, 0);
+        if (!rc && d.p != d.end)
+                rc = fail(errstr, errstr_size, KEEL_ERR_CORRUPT,
+                          "%zu bytes left after the record",
+                          (size_t)(d.end - d.p));
+        if (rc) {
+                json_decref(v);
+                return rc;
+        }
+        if (reader != writer) {
+                json_t *r = resolve(reader->root, v, 0);
+                json_decref(v);
+                v = r;
+        }
+        if (!v)
+                return fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                            "out of memory");
+        *rec = v;
+        return KEEL_OK;
+}
+
+/* Check the single-object header and find the writer's schema. */
+static int read_header(const unsigned char *p, size_t len,
+                       const keel__schema_t **s, char *errstr,
+                       size_t errstr_size)
+{
+        uint64_t fp = 0;
+
+        *s = NULL;
+        if (len > KEEL_RECORD_MAX_BYTES)
+                return fail(errstr, errstr_size, KEEL_ERR_TOO_LARGE,
+                            "record of %zu bytes exceeds %d", len,
+                            KEEL_RECORD_MAX_BYTES);
+        if (len < KEEL_RECORD_HEADER_BYTES)
+                return fail(errstr, errstr_size, KEEL_ERR_TRUNCATED,
+                            "record of %zu bytes is shorter than the "
+                            "single-object header",
+                            len);
+        if (p[0] != MAGIC0 || p[1] != MAGIC1)
+                return fail(errstr, errstr_size, KEEL_ERR_CORRUPT,
+                            "not an Avro single-object record (starts "
+                            "%02x %02x, not c3 01)",
+                            p[0], p[1]);
+        for (int i = 0; i < 8; i++)
+                fp |= (uint64_t)p[2 + i] << (8 * i);
+        *s = keel__schema_by_fp(fp);
+        if (!*s)
+                return fail(errstr, errstr_size, KEEL_ERR_UNKNOWN_SCHEMA,
+                            "unknown schema fingerprint %016llx",
+                            (unsigned long long)fp);
+        return KEEL_OK;
+}
+
+int keel_codec_peek_type(const void *buf, size_t len, const char **type)
+{
+        const keel__schema_t *s;
+        int rc;
+
+        *type = NULL;
+        if (!buf)
+                return KEEL_ERR_INVALID_ARG;
+        if ((rc = read_header(buf, len, &s, NULL, 0)))
+                return rc;
+        *type = s->current ? s->current->fullname : s->fullname;
+        return KEEL_OK;
+}
+
+int keel_codec_decode(const void *buf, size_t len, const char **type,
+                      json_t **rec, char *errstr, size_t errstr_size)
+{
+        const keel__schema_t *s, *reader;
+        int rc;
+
+        if (type)
+                *type = NULL;
+        if (rec)
+                *rec = NULL;
+        if (!buf || !type || !rec)
+                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                            "buf, type and rec are required");
+        if ((rc = read_header(buf, len, &s, errstr, errstr_size)))
+                return rc;
+        reader = s->current ? s->current : s;
+        rc = keel__codec_decode_with(s, reader,
+                                     (const unsigned char *)buf +
+                                         KEEL_RECORD_HEADER_BYTES,
+                                     len - KEEL_RECORD_HEADER_BYTES, rec,
+                                     errstr, errstr_size);
+        if (!rc)
+                *type = reader->fullname;
+        return rc;
+}

@@ -1,0 +1,68 @@
+/*
+ * log.c: keel's line logger (keel/log.h).
+ */
+#include "keel/log.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static atomic_int min_level = KEEL_LOG_INFO;
+static atomic_int as_json = 0;
+
+static const char *names[] = {"debug", "info", "warn", "error"};
+
+void keel_log_set_level(keel_log_level_t level)
+{
+        atomic_store(&min_level, (int)level);
+}
+
+void keel_log_set_json(int json)
+{
+        atomic_store(&as_json, json ? 1 : 0);
+}
+
+int keel_log_level_parse(const char *s)
+{
+        for (int i = 0; s && i < 4; i++)
+                if (!strcmp(s, names[i]))
+                        return i;
+        return -1;
+}
+
+void keel_log(keel_log_level_t level, const char *component, const char *fmt,
+              ...)
+{
+        char msg[2048], ts[40];
+        struct timespec now;
+        struct tm tm;
+        va_list ap;
+
+        if ((int)level < atomic_load(&min_level) || level > KEEL_LOG_ERROR)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        clock_gettime(CLOCK_REALTIME, &now);
+        gmtime_r(&now.tv_sec, &tm);
+        snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+        if (atomic_load(&as_json)) {
+                json_t *j = json_pack("{ss ss ss ss}", "ts", ts, "level",
+                                      names[level], "component", component,
+                                      "msg", msg);
+                char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+                if (s)
+                        fprintf(stderr, "%s\n", s);
+                free(s);
+                json_decref(j);
+        } else {
+                fprintf(stderr, "ts=%s level=%s component=%s %s\n", ts,
+                        names[level], component, msg);
+        }
+}

@@ -1,0 +1,9 @@
+/*
+ * version.c: keel_version() (keel/version.h).
+ */
+#include "keel/version.h"
+
+const char *keel_version(void)
+{
+        return KEEL_VERSION_STR;
+}

@@ -1,0 +1,28 @@
+/* Utils.murmur2 of each key's UTF-8 bytes, as printed by Kafka's Java
+ * client 3.9.1 (see test_partition.c). */
+static const vec_t vectors[] = {
+    {"", 275646681},
+    {"a", -1563381124},
+    {"ab", 316155434},
+    {"abc", 479470107},
+    {"abcd", -1323649548},
+    {"abcde", 461995741},
+    {"order-1", 1221710326},
+    {"order-42", 501153024},
+    {"payment-7f3c", -770035109},
+    {"wf-00000000-0000-0000-0000-000000000000", 1686531102},
+    {"21", -973932308},
+    {"foobar", -790332482},
+    {"\xc3\xa9t\xc3\xa9-caf\xc3\xa9", -1895361565},
+    {"workflow/with/slashes", 97388452},
+    {"x", 2121525046},
+    {"kafka", -798503068},
+    {"keel", -1252964438},
+    {"a-much-longer-workflow-identifier-that-spans-several-blocks-0123456789", -1865664384},
+    {"onboarding:user:1234", -1565443099},
+    {"1", -1993445489},
+    {"12", 126087238},
+    {"123", -267702483},
+    {"1234", -1614185708},
+    {"12345", -1188365604},
+};

@@ -1,0 +1,113 @@
+/*
+ * test_config.c: configuration from defaults, file, environment and
+ * flags, with clear errors that name the key.
+ */
+#include "keel/config.h"
+#include "keel/error.h"
+#include "keel_test.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_config_defaults(void)
+{
+        keel_config_t *cfg = keel_config_new();
+        int64_t p;
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "cluster.name"), "keel");
+        CU_ASSERT_EQUAL(keel_config_get_int(cfg, "partitions", &p), KEEL_OK);
+        CU_ASSERT_EQUAL(p, 12);
+        CU_ASSERT_PTR_NULL(keel_config_get(cfg, "kafka.linger.ms"));
+        keel_config_destroy(cfg);
+        keel_config_destroy(NULL);
+}
+
+static void test_config_errors_name_the_key(void)
+{
+        keel_config_t *cfg = keel_config_new();
+        char err[512];
+        CU_ASSERT_EQUAL(keel_config_set(cfg, "bootstrapp", "x", "flag", err,
+                                        sizeof(err)),
+                        KEEL_ERR_CONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "'bootstrapp'"));
+        CU_ASSERT_EQUAL(keel_config_set(cfg, "partitions", "twelve", "flag",
+                                        err, sizeof(err)),
+                        KEEL_ERR_CONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "'partitions'"));
+        CU_ASSERT_EQUAL(keel_config_set(cfg, "partitions", "0", NULL, err,
+                                        sizeof(err)),
+                        KEEL_ERR_CONFIG);
+        CU_ASSERT_EQUAL(keel_config_set(cfg, "log.level", "loud", NULL, err,
+                                        sizeof(err)),
+                        KEEL_ERR_CONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "debug"));
+        /* librdkafka rejects the property when validating */
+        CU_ASSERT_EQUAL(keel_config_set(cfg, "kafka.no.such.property", "1",
+                                        "flag", err, sizeof(err)),
+                        KEEL_OK);
+        CU_ASSERT_EQUAL(keel_config_validate(cfg, err, sizeof(err)),
+                        KEEL_ERR_CONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "kafka.no.such.property"));
+        keel_config_destroy(cfg);
+}
+
+static void test_config_file_env_and_flags(void)
+{
+        char path[] = "/tmp/keel-test-config-XXXXXX";
+        int fd = mkstemp(path);
+        FILE *f = fdopen(fd, "w");
+        keel_config_t *cfg = keel_config_new();
+        char err[512];
+
+        fprintf(f, "# a comment\n\nbootstrap = file:9092\n"
+                   "cluster.name=from-file\n"
+                   "kafka.security.protocol = SASL_SSL\n");
+        fclose(f);
+        CU_ASSERT_EQUAL(keel_config_load_file(cfg, path, err, sizeof(err)),
+                        KEEL_OK);
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "bootstrap"),
+                               "file:9092");
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "kafka.security.protocol"),
+                               "SASL_SSL");
+        /* environment overrides the file */
+        setenv("KEEL_CLUSTER_NAME", "from-env", 1);
+        setenv("KEEL_KAFKA_LINGER_MS", "7", 1);
+        CU_ASSERT_EQUAL(keel_config_load_env(cfg, err, sizeof(err)), KEEL_OK);
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "cluster.name"),
+                               "from-env");
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "kafka.linger.ms"), "7");
+        /* flags override both */
+        CU_ASSERT_EQUAL(keel_config_set(cfg, "cluster.name", "from-flag",
+                                        "flag", err, sizeof(err)),
+                        KEEL_OK);
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "cluster.name"),
+                               "from-flag");
+        CU_ASSERT_EQUAL(keel_config_validate(cfg, err, sizeof(err)), KEEL_OK);
+        unsetenv("KEEL_CLUSTER_NAME");
+        unsetenv("KEEL_KAFKA_LINGER_MS");
+        keel_config_destroy(cfg);
+
+        /* a bad line names the file and line */
+        f = fopen(path, "w");
+        fprintf(f, "bootstrap = b:1\nnot a setting\n");
+        fclose(f);
+        cfg = keel_config_new();
+        CU_ASSERT_EQUAL(keel_config_load_file(cfg, path, err, sizeof(err)),
+                        KEEL_ERR_CONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, ":2"));
+        keel_config_destroy(cfg);
+        unlink(path);
+
+        cfg = keel_config_new();
+        CU_ASSERT_EQUAL(keel_config_load_file(cfg, path, err, sizeof(err)),
+                        KEEL_ERR_IO);
+        keel_config_destroy(cfg);
+}
+
+static CU_TestInfo tests[] = {
+    {"test_config_defaults", test_config_defaults},
+    {"test_config_errors_name_the_key", test_config_errors_name_the_key},
+    {"test_config_file_env_and_flags", test_config_file_env_and_flags},
+    CU_TEST_INFO_NULL};
+
+KEEL_TEST_MAIN("config", tests)
