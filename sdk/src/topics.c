@@ -107,6 +107,7 @@ typedef struct admin_s {
         const char *bootstrap;
         int timeout_ms;
         const struct rd_kafka_metadata *md;
+        int has_controller; /* the Admin API needs one */
 } admin_t;
 
 static void admin_close(admin_t *ad)
@@ -149,6 +150,15 @@ static int admin_open(admin_t *ad, const keel_config_t *cfg, char *errstr,
                             "no broker at %s answered within %d ms (%s)",
                             ad->bootstrap, ad->timeout_ms,
                             rd_kafka_err2str(err));
+        }
+        /* Admin requests go to the controller. A broker that names none of
+         * its brokers as controller (the dev broker answers 0) would leave
+         * them waiting until the timeout; notice that now instead. */
+        {
+                int32_t ctl = rd_kafka_controllerid(ad->rk, 0);
+                for (int i = 0; i < ad->md->broker_cnt; i++)
+                        if (ad->md->brokers[i].id == ctl)
+                                ad->has_controller = 1;
         }
         return KEEL_OK;
 }
@@ -205,6 +215,8 @@ static int describe_configs(admin_t *ad, keel_topic_info_t *info, size_t n,
 
         if (!n)
                 return KEEL_OK;
+        if (!ad->has_controller)
+                return unsupported(ad, errstr, errsize, "DescribeConfigs");
         res = calloc(n, sizeof(*res));
         if (!res)
                 return KEEL_ERR_NOMEM;
@@ -325,6 +337,10 @@ static int create_missing(admin_t *ad, const keel_topic_spec_t *specs,
         }
         if (!nn)
                 return KEEL_OK;
+        if (!ad->has_controller) {
+                rc = unsupported(ad, errstr, errsize, "CreateTopics");
+                goto out;
+        }
         q = rd_kafka_queue_new(ad->rk);
         {
                 rd_kafka_AdminOptions_t *o =
