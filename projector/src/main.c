@@ -14,8 +14,8 @@
 static const char usage[] =
     "Usage: keel-projector [OPTIONS]\n"
     "Run keel's projector: fold keel.history into the current state of every\n"
-    "workflow and serve it over HTTP, until SIGINT or SIGTERM.\n\n"
-    KEEL_APP_COMMON_HELP;
+    "workflow and serve it over HTTP, until SIGINT or "
+    "SIGTERM.\n\n" KEEL_APP_COMMON_HELP;
 
 int main(int argc, char **argv)
 {
@@ -31,7 +31,8 @@ int main(int argc, char **argv)
                 keel__app_destroy(&app);
                 return rc;
         }
-        keel_log(KEEL_LOG_INFO, "projector", "msg=started bootstrap=%s partitions=%d",
+        keel_log(KEEL_LOG_INFO, "projector",
+                 "msg=started bootstrap=%s partitions=%d",
                  keel_config_get(app.cfg, "bootstrap"), partitions);
         sig = keel__app_wait_signal(-1);
         keel_log(KEEL_LOG_INFO, "projector", "msg=stopped signal=%d", sig);

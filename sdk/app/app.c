@@ -28,8 +28,8 @@ void keel__app_init(keel_app_t *app, const char *prog)
 
 void keel__app_flag(keel_app_t *app, const char *key, const char *value)
 {
-        if (app->nflags == (int)(sizeof(app->flag_keys) /
-                                 sizeof(app->flag_keys[0]))) {
+        if (app->nflags ==
+            (int)(sizeof(app->flag_keys) / sizeof(app->flag_keys[0]))) {
                 fprintf(stderr, "%s: too many settings on the command line\n",
                         app->prog);
                 exit(KEEL_EXIT_USAGE);
@@ -56,8 +56,7 @@ int keel__app_option(keel_app_t *app, int opt, const char *arg,
                 const char *eq = strchr(arg, '=');
                 char key[256];
                 if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(key)) {
-                        fprintf(stderr,
-                                "%s: -X takes KEY=VALUE, got '%s'\n",
+                        fprintf(stderr, "%s: -X takes KEY=VALUE, got '%s'\n",
                                 app->prog, arg);
                         exit(KEEL_EXIT_USAGE);
                 }
@@ -105,8 +104,8 @@ void keel__app_configure(keel_app_t *app)
         }
         keel_log_set_level(
             keel_log_level_parse(keel_config_get(app->cfg, "log.level")));
-        keel_log_set_json(!strcmp(keel_config_get(app->cfg, "log.format"),
-                                  "json"));
+        keel_log_set_json(
+            !strcmp(keel_config_get(app->cfg, "log.format"), "json"));
 }
 
 void keel__app_destroy(keel_app_t *app)

@@ -14,30 +14,33 @@
 /* Exit codes of every keel program (docs/cli.md). */
 enum {
         KEEL_EXIT_OK = 0,
-        KEEL_EXIT_FAILURE = 1, /* the operation failed */
-        KEEL_EXIT_USAGE = 2,   /* bad flags or configuration */
+        KEEL_EXIT_FAILURE = 1,     /* the operation failed */
+        KEEL_EXIT_USAGE = 2,       /* bad flags or configuration */
         KEEL_EXIT_UNAVAILABLE = 3, /* no broker reachable / unsupported */
 };
 
 /* The common options, for getopt_long tables: --config, --bootstrap,
  * -X key=value, --log-level, --help, --version. */
-#define KEEL_APP_COMMON_SHORT "X:hV"
-#define KEEL_APP_OPT_CONFIG 1000
+#define KEEL_APP_COMMON_SHORT  "X:hV"
+#define KEEL_APP_OPT_CONFIG    1000
 #define KEEL_APP_OPT_BOOTSTRAP 1001
 #define KEEL_APP_OPT_LOG_LEVEL 1002
-#define KEEL_APP_COMMON_LONG                                                  \
-        {"config", required_argument, NULL, KEEL_APP_OPT_CONFIG},             \
-            {"bootstrap", required_argument, NULL, KEEL_APP_OPT_BOOTSTRAP},   \
-            {"log-level", required_argument, NULL, KEEL_APP_OPT_LOG_LEVEL},   \
-            {"help", no_argument, NULL, 'h'},                                 \
-            {"version", no_argument, NULL, 'V'}
+#define KEEL_APP_COMMON_LONG                                                   \
+        {"config", required_argument, NULL, KEEL_APP_OPT_CONFIG},              \
+            {"bootstrap", required_argument, NULL, KEEL_APP_OPT_BOOTSTRAP},    \
+            {"log-level", required_argument, NULL, KEEL_APP_OPT_LOG_LEVEL},    \
+            {"help", no_argument, NULL, 'h'},                                  \
+        {                                                                      \
+                "version", no_argument, NULL, 'V'                              \
+        }
 
-#define KEEL_APP_COMMON_HELP                                                  \
-        "  --config FILE       read settings from FILE (also KEEL_CONFIG)\n" \
-        "  --bootstrap HOSTS   Kafka bootstrap servers (also KEEL_BOOTSTRAP)\n"\
-        "  -X KEY=VALUE        any setting; kafka.* goes to librdkafka\n"     \
-        "  --log-level LEVEL   debug, info, warn or error\n"                  \
-        "  -h, --help          this help\n"                                   \
+#define KEEL_APP_COMMON_HELP                                                   \
+        "  --config FILE       read settings from FILE (also KEEL_CONFIG)\n"   \
+        "  --bootstrap HOSTS   Kafka bootstrap servers (also "                 \
+        "KEEL_BOOTSTRAP)\n"                                                    \
+        "  -X KEY=VALUE        any setting; kafka.* goes to librdkafka\n"      \
+        "  --log-level LEVEL   debug, info, warn or error\n"                   \
+        "  -h, --help          this help\n"                                    \
         "  -V, --version       print the version\n"
 
 typedef struct keel_app_s {
@@ -67,8 +70,7 @@ void keel__app_configure(keel_app_t *app);
 
 /* For programs with only the common options: parse argv, then configure.
  * Returns optind (the first operand). Exits on bad usage. */
-int keel__app_parse(keel_app_t *app, int argc, char **argv,
-                    const char *usage);
+int keel__app_parse(keel_app_t *app, int argc, char **argv, const char *usage);
 
 /* Check that keel's topics exist on the configured cluster, logging as
  * `component`. Returns KEEL_EXIT_OK with *partitions set, or the exit code

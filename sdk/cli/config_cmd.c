@@ -11,8 +11,8 @@
 
 static const char usage[] =
     "Usage: keel config show [OPTIONS]   print every setting and its origin\n"
-    "       keel config check [OPTIONS]  validate, print nothing on success\n"
-    KEEL_APP_COMMON_HELP;
+    "       keel config check [OPTIONS]  validate, print nothing on "
+    "success\n" KEEL_APP_COMMON_HELP;
 
 static void show(const char *key, const char *value, const char *origin,
                  void *opaque)
@@ -28,8 +28,8 @@ int keel_cli_config(int argc, char **argv)
 
         keel__app_init(&app, "keel config");
         first = keel__app_parse(&app, argc, argv, usage);
-        if (first >= argc || (strcmp(argv[first], "show") &&
-                              strcmp(argv[first], "check"))) {
+        if (first >= argc ||
+            (strcmp(argv[first], "show") && strcmp(argv[first], "check"))) {
                 fputs(usage, stderr);
                 keel__app_destroy(&app);
                 return KEEL_EXIT_USAGE;

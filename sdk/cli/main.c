@@ -31,12 +31,9 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(int, char **);
         } cmds[] = {
-            {"dev-broker", keel_cli_dev_broker},
-            {"topics", keel_cli_topics},
-            {"schema", keel_cli_schema},
-            {"codec", keel_cli_codec},
-            {"partition", keel_cli_partition},
-            {"config", keel_cli_config},
+            {"dev-broker", keel_cli_dev_broker}, {"topics", keel_cli_topics},
+            {"schema", keel_cli_schema},         {"codec", keel_cli_codec},
+            {"partition", keel_cli_partition},   {"config", keel_cli_config},
         };
 
         if (argc < 2) {

@@ -29,8 +29,8 @@ int keel_cli_partition(int argc, char **argv)
                         p = 0;
                 first = 3;
         }
-        if (argc >= 2 && (!strcmp(argv[1], "-h") ||
-                          !strcmp(argv[1], "--help"))) {
+        if (argc >= 2 &&
+            (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
                 fputs(usage, stdout);
                 return KEEL_EXIT_OK;
         }
@@ -40,8 +40,7 @@ int keel_cli_partition(int argc, char **argv)
         }
         for (int i = first; i < argc; i++)
                 printf("%s\t%d\n", argv[i],
-                       keel_partition_of(argv[i], strlen(argv[i]),
-                                         (int32_t)p));
+                       keel_partition_of(argv[i], strlen(argv[i]), (int32_t)p));
         if (first < argc)
                 return KEEL_EXIT_OK;
         while (fgets(line, sizeof(line), stdin)) {

@@ -32,8 +32,8 @@ int keel_cli_schema(int argc, char **argv)
                 }
                 return KEEL_EXIT_OK;
         }
-        if (argc == 2 && (!strcmp(argv[1], "-h") ||
-                          !strcmp(argv[1], "--help"))) {
+        if (argc == 2 &&
+            (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
                 fputs(schema_usage, stdout);
                 return KEEL_EXIT_OK;
         }
@@ -56,8 +56,9 @@ int keel_cli_schema(int argc, char **argv)
                 return KEEL_EXIT_OK;
         }
         if (keel_schema_fingerprint(argv[2], &fp)) {
-                fprintf(stderr, "keel schema: no schema named '%s' (see "
-                                "'keel schema list')\n",
+                fprintf(stderr,
+                        "keel schema: no schema named '%s' (see "
+                        "'keel schema list')\n",
                         argv[2]);
                 return KEEL_EXIT_FAILURE;
         }
@@ -69,7 +70,8 @@ static const char codec_usage[] =
     "Usage: keel codec encode TYPE < record.json > record.bin\n"
     "       keel codec decode < record.bin\n"
     "encode: a JSON object shaped like schema TYPE to one Avro single-object\n"
-    "record; decode: one record to a JSON object {\"type\":..,\"record\":..}.\n";
+    "record; decode: one record to a JSON object "
+    "{\"type\":..,\"record\":..}.\n";
 
 /* Read all of stdin (at most max bytes + 1, to detect oversize). */
 static unsigned char *read_stdin(size_t max, size_t *len)
@@ -106,8 +108,8 @@ int keel_cli_codec(int argc, char **argv)
         unsigned char *in;
         int rc;
 
-        if (argc == 2 && (!strcmp(argv[1], "-h") ||
-                          !strcmp(argv[1], "--help"))) {
+        if (argc == 2 &&
+            (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
                 fputs(codec_usage, stdout);
                 return KEEL_EXIT_OK;
         }
@@ -128,8 +130,9 @@ int keel_cli_codec(int argc, char **argv)
                 size_t out_len;
                 free(in);
                 if (!j) {
-                        fprintf(stderr, "keel codec: input is not JSON: "
-                                        "line %d: %s\n",
+                        fprintf(stderr,
+                                "keel codec: input is not JSON: "
+                                "line %d: %s\n",
                                 jerr.line, jerr.text);
                         return KEEL_EXIT_FAILURE;
                 }

@@ -22,7 +22,8 @@ static const char usage[] =
     "                      'partitions' setting, 12)\n"
     "  --replication R     replicas per partition (default: 'replication', 1)\n"
     "  --task-queue Q      task queue to create keel.tasks.Q for\n"
-    "                      (repeatable; default: 'default')\n" KEEL_APP_COMMON_HELP
+    "                      (repeatable; default: "
+    "'default')\n" KEEL_APP_COMMON_HELP
     "\nExit codes: 0 ok, 1 failed or mismatch, 2 usage or config,\n"
     "3 broker unreachable or without the Admin API.\n";
 

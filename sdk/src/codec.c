@@ -16,8 +16,8 @@
 #include <string.h>
 
 #define MAX_DEPTH 64
-#define MAGIC0 0xC3
-#define MAGIC1 0x01
+#define MAGIC0    0xC3
+#define MAGIC1    0x01
 
 static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -48,8 +48,7 @@ static int put(enc_t *e, const void *p, size_t n)
 {
         if (e->len + n > KEEL_RECORD_MAX_BYTES) {
                 e->err = fail(e->errstr, e->errsize, KEEL_ERR_TOO_LARGE,
-                              "record exceeds %d bytes",
-                              KEEL_RECORD_MAX_BYTES);
+                              "record exceeds %d bytes", KEEL_RECORD_MAX_BYTES);
                 return -1;
         }
         if (e->len + n > e->cap) {
@@ -197,9 +196,9 @@ static int enc_value(enc_t *e, const keel__av_node_t *t, const json_t *v,
                 return enc_mismatch(e, "a less deeply nested value");
         if (t->kind != KEEL__AV_UNION && !json_matches(t, v)) {
                 static const char *names[] = {
-                    "null",   "boolean",       "int",    "long",  "float",
-                    "double", "bytes",         "string", "object", "enum symbol",
-                    "array",  "object (map)",  "union",  "fixed"};
+                    "null",   "boolean",      "int",    "long",   "float",
+                    "double", "bytes",        "string", "object", "enum symbol",
+                    "array",  "object (map)", "union",  "fixed"};
                 return enc_mismatch(e, names[t->kind]);
         }
         switch (t->kind) {
@@ -291,8 +290,8 @@ static int enc_value(enc_t *e, const keel__av_node_t *t, const json_t *v,
 }
 
 int keel__codec_encode_with(const keel__schema_t *s, const json_t *rec,
-                            unsigned char **out, size_t *out_len,
-                            char *errstr, size_t errstr_size)
+                            unsigned char **out, size_t *out_len, char *errstr,
+                            size_t errstr_size)
 {
         enc_t e;
         unsigned char hdr[KEEL_RECORD_HEADER_BYTES];
@@ -757,11 +756,9 @@ int keel_codec_decode(const void *buf, size_t len, const char **type,
         if ((rc = read_header(buf, len, &s, errstr, errstr_size)))
                 return rc;
         reader = s->current ? s->current : s;
-        rc = keel__codec_decode_with(s, reader,
-                                     (const unsigned char *)buf +
-                                         KEEL_RECORD_HEADER_BYTES,
-                                     len - KEEL_RECORD_HEADER_BYTES, rec,
-                                     errstr, errstr_size);
+        rc = keel__codec_decode_with(
+            s, reader, (const unsigned char *)buf + KEEL_RECORD_HEADER_BYTES,
+            len - KEEL_RECORD_HEADER_BYTES, rec, errstr, errstr_size);
         if (!rc)
                 *type = reader->fullname;
         return rc;

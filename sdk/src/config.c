@@ -136,8 +136,7 @@ int keel_config_set(keel_config_t *cfg, const char *key, const char *value,
                         return fail(errstr, errstr_size,
                                     "configuration key '%s' (%s): '%s' is "
                                     "not an integer from %lld to %lld",
-                                    key, from, value,
-                                    (long long)keys[ki].min,
+                                    key, from, value, (long long)keys[ki].min,
                                     (long long)keys[ki].max);
         } else if (keys[ki].type == T_ENUM) {
                 char pat[64];
@@ -150,8 +149,7 @@ int keel_config_set(keel_config_t *cfg, const char *key, const char *value,
                                     key, from, value, keys[ki].choices);
         } else if (!*value) {
                 return fail(errstr, errstr_size,
-                            "configuration key '%s' (%s) is empty", key,
-                            from);
+                            "configuration key '%s' (%s) is empty", key, from);
         }
 
         k = strdup(key);
@@ -225,8 +223,8 @@ int keel_config_load_file(keel_config_t *cfg, const char *path, char *errstr,
                         break;
                 }
                 *eq = '\0';
-                rc = keel_config_set(cfg, trim(s), trim(eq + 1), origin,
-                                     errstr, errstr_size);
+                rc = keel_config_set(cfg, trim(s), trim(eq + 1), origin, errstr,
+                                     errstr_size);
                 if (rc)
                         break;
         }
@@ -253,7 +251,8 @@ int keel_config_load_env(keel_config_t *cfg, char *errstr, size_t errstr_size)
                         continue;
                 for (size_t i = 0; i < n; i++) {
                         char c = (*ep)[5 + i];
-                        key[i] = c == '_' ? '.' : (char)tolower((unsigned char)c);
+                        key[i] =
+                            c == '_' ? '.' : (char)tolower((unsigned char)c);
                 }
                 key[n] = '\0';
                 if (!strcmp(key, "config"))
@@ -283,8 +282,7 @@ const char *keel_config_get(const keel_config_t *cfg, const char *key)
         return ki >= 0 ? keys[ki].def : NULL;
 }
 
-int keel_config_get_int(const keel_config_t *cfg, const char *key,
-                        int64_t *out)
+int keel_config_get_int(const keel_config_t *cfg, const char *key, int64_t *out)
 {
         const char *v = keel_config_get(cfg, key);
         *out = 0;
@@ -313,7 +311,7 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
                          const char *buf)
 {
         (void)rk;
-        keel_log(level <= 3 ? KEEL_LOG_ERROR
+        keel_log(level <= 3   ? KEEL_LOG_ERROR
                  : level <= 5 ? KEEL_LOG_WARN
                  : level <= 6 ? KEEL_LOG_INFO
                               : KEEL_LOG_DEBUG,

@@ -53,9 +53,9 @@ void keel_log(keel_log_level_t level, const char *component, const char *fmt,
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                  tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
         if (atomic_load(&as_json)) {
-                json_t *j = json_pack("{ss ss ss ss}", "ts", ts, "level",
-                                      names[level], "component", component,
-                                      "msg", msg);
+                json_t *j =
+                    json_pack("{ss ss ss ss}", "ts", ts, "level", names[level],
+                              "component", component, "msg", msg);
                 char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
                 if (s)
                         fprintf(stderr, "%s\n", s);

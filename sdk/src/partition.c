@@ -47,7 +47,7 @@ int32_t keel_partition_of(const char *workflow_id, size_t len,
         if (partitions <= 0)
                 return -1;
         /* Java's Utils.toPositive: clear the sign bit. */
-        return (int32_t)(((uint32_t)keel_murmur2(workflow_id, len) &
-                          0x7fffffffU) %
-                         (uint32_t)partitions);
+        return (
+            int32_t)(((uint32_t)keel_murmur2(workflow_id, len) & 0x7fffffffU) %
+                     (uint32_t)partitions);
 }

@@ -106,10 +106,10 @@ static const struct {
         const char *name;
         keel__av_kind_t kind;
 } primitives[] = {
-    {"null", KEEL__AV_NULL},     {"boolean", KEEL__AV_BOOLEAN},
-    {"int", KEEL__AV_INT},       {"long", KEEL__AV_LONG},
-    {"float", KEEL__AV_FLOAT},   {"double", KEEL__AV_DOUBLE},
-    {"bytes", KEEL__AV_BYTES},   {"string", KEEL__AV_STRING},
+    {"null", KEEL__AV_NULL},   {"boolean", KEEL__AV_BOOLEAN},
+    {"int", KEEL__AV_INT},     {"long", KEEL__AV_LONG},
+    {"float", KEEL__AV_FLOAT}, {"double", KEEL__AV_DOUBLE},
+    {"bytes", KEEL__AV_BYTES}, {"string", KEEL__AV_STRING},
 };
 
 static int primitive_kind(const char *name, keel__av_kind_t *kind)
@@ -176,8 +176,7 @@ static keel__av_node_t *parse_named(parse_t *ps, const json_t *j,
                                     const char *type, const char *ns)
 {
         const char *name = json_string_value(json_object_get(j, "name"));
-        const char *own_ns =
-            json_string_value(json_object_get(j, "namespace"));
+        const char *own_ns = json_string_value(json_object_get(j, "namespace"));
         keel__av_node_t *n;
         char *inner_ns;
 
@@ -230,7 +229,8 @@ static keel__av_node_t *parse_named(parse_t *ps, const json_t *j,
                 return n;
         }
         if (n->kind == KEEL__AV_FIXED) {
-                json_int_t size = json_integer_value(json_object_get(j, "size"));
+                json_int_t size =
+                    json_integer_value(json_object_get(j, "size"));
                 char num[32];
                 if (size <= 0) {
                         ps->err = "fixed without a positive size";
@@ -288,8 +288,7 @@ static keel__av_node_t *parse_named(parse_t *ps, const json_t *j,
         return n;
 }
 
-static keel__av_node_t *parse_node(parse_t *ps, const json_t *j,
-                                   const char *ns)
+static keel__av_node_t *parse_node(parse_t *ps, const json_t *j, const char *ns)
 {
         keel__av_kind_t kind;
 

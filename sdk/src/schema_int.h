@@ -36,26 +36,26 @@ typedef struct keel__av_field_s {
 
 struct keel__av_node_s {
         keel__av_kind_t kind;
-        char *fullname;           /* named types only */
-        size_t n;                 /* fields, symbols or branches */
-        keel__av_field_t *fields; /* record */
-        char **symbols;           /* enum */
+        char *fullname;             /* named types only */
+        size_t n;                   /* fields, symbols or branches */
+        keel__av_field_t *fields;   /* record */
+        char **symbols;             /* enum */
         keel__av_node_t **branches; /* union */
-        keel__av_node_t *items;   /* array items, map values */
-        size_t size;              /* fixed */
-        keel__av_node_t *next;    /* list of all nodes of a schema */
+        keel__av_node_t *items;     /* array items, map values */
+        size_t size;                /* fixed */
+        keel__av_node_t *next;      /* list of all nodes of a schema */
 };
 
 /* One schema as compiled in: current or an older version kept to read
  * records written before a field was added. */
 typedef struct keel__schema_s {
-        const char *path;    /* path under schemas/ */
-        const char *text;    /* the .avsc text */
+        const char *path; /* path under schemas/ */
+        const char *text; /* the .avsc text */
         char *fullname;
         char *pcf;
         uint64_t fp;
         keel__av_node_t *root;
-        keel__av_node_t *nodes; /* every node, for freeing */
+        keel__av_node_t *nodes;               /* every node, for freeing */
         const struct keel__schema_s *current; /* newest of that name */
 } keel__schema_t;
 
@@ -68,8 +68,8 @@ void keel__schema_clear(keel__schema_t *s);
 /* Encode rec with schema s; the single-object header carries s's
  * fingerprint. See keel_codec_encode(). */
 int keel__codec_encode_with(const keel__schema_t *s, const json_t *rec,
-                            unsigned char **out, size_t *out_len,
-                            char *errstr, size_t errstr_size);
+                            unsigned char **out, size_t *out_len, char *errstr,
+                            size_t errstr_size);
 
 /* Decode the body of a single-object record (buf points past the header)
  * written with schema `writer`, shaped like `reader` (the same schema, or a

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RETENTION_7D (7LL * 24 * 3600 * 1000)
+#define RETENTION_7D  (7LL * 24 * 3600 * 1000)
 #define RETENTION_30D (30LL * 24 * 3600 * 1000)
-#define MAX_SPECS 64
+#define MAX_SPECS     64
 
 static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -278,8 +278,8 @@ static int describe_configs(admin_t *ad, keel_topic_info_t *info, size_t n,
                                                  sizeof(ti->cleanup_policy),
                                                  "%s", cval);
                                 else if (!strcmp(cname, "retention.ms"))
-                                        ti->retention_ms = strtoll(cval, NULL,
-                                                                   10);
+                                        ti->retention_ms =
+                                            strtoll(cval, NULL, 10);
                         }
                 }
         }
@@ -303,9 +303,9 @@ static void info_from_md(keel_topic_info_t *ti,
         ti->retention_ms = -1;
 }
 
-static int create_missing(admin_t *ad, const keel_topic_spec_t *specs,
-                          size_t n, int32_t partitions, int16_t replication,
-                          int *created, char *errstr, size_t errsize)
+static int create_missing(admin_t *ad, const keel_topic_spec_t *specs, size_t n,
+                          int32_t partitions, int16_t replication, int *created,
+                          char *errstr, size_t errsize)
 {
         rd_kafka_NewTopic_t *nt[MAX_SPECS];
         size_t nn = 0;
@@ -366,7 +366,8 @@ static int create_missing(admin_t *ad, const keel_topic_spec_t *specs,
                     rd_kafka_CreateTopics_result_topics(
                         rd_kafka_event_CreateTopics_result(ev), &tn);
                 for (size_t i = 0; i < tn; i++) {
-                        rd_kafka_resp_err_t te = rd_kafka_topic_result_error(tr[i]);
+                        rd_kafka_resp_err_t te =
+                            rd_kafka_topic_result_error(tr[i]);
                         const char *name = rd_kafka_topic_result_name(tr[i]);
                         if (te == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                                 continue; /* raced with another creator */
@@ -433,8 +434,8 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
         rd_kafka_metadata_destroy(ad.md);
         ad.md = NULL;
         {
-                rd_kafka_resp_err_t err = rd_kafka_metadata(
-                    ad.rk, 1, NULL, &ad.md, ad.timeout_ms);
+                rd_kafka_resp_err_t err =
+                    rd_kafka_metadata(ad.rk, 1, NULL, &ad.md, ad.timeout_ms);
                 if (err) {
                         ad.md = NULL;
                         rc = fail(errstr, errstr_size, translate(err),
@@ -460,8 +461,8 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
                                   "%d: every keel topic must have the same "
                                   "partition count (use --partitions %d, or "
                                   "recreate the topic)",
-                                  specs[i].name, mt->partition_cnt,
-                                  partitions, mt->partition_cnt);
+                                  specs[i].name, mt->partition_cnt, partitions,
+                                  mt->partition_cnt);
                         goto out;
                 }
                 if (!created[i])
@@ -476,13 +477,12 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
                                 continue;
                         if (strcmp(info[i].cleanup_policy,
                                    specs[k].cleanup_policy)) {
-                                rc = fail(errstr, errstr_size,
-                                          KEEL_ERR_MISMATCH,
-                                          "topic %s exists with "
-                                          "cleanup.policy=%s, not %s",
-                                          info[i].name,
-                                          info[i].cleanup_policy,
-                                          specs[k].cleanup_policy);
+                                rc =
+                                    fail(errstr, errstr_size, KEEL_ERR_MISMATCH,
+                                         "topic %s exists with "
+                                         "cleanup.policy=%s, not %s",
+                                         info[i].name, info[i].cleanup_policy,
+                                         specs[k].cleanup_policy);
                                 goto out;
                         }
                 }
@@ -516,9 +516,8 @@ int keel_topics_describe(const keel_config_t *cfg,
         }
         /* Sort by name for stable output. */
         for (size_t i = 1; i < n; i++)
-                for (size_t k = i; k > 0 && strcmp(info[k - 1].name,
-                                                   info[k].name) > 0;
-                     k--) {
+                for (size_t k = i;
+                     k > 0 && strcmp(info[k - 1].name, info[k].name) > 0; k--) {
                         keel_topic_info_t t = info[k];
                         info[k] = info[k - 1];
                         info[k - 1] = t;
@@ -557,9 +556,8 @@ int keel_topics_check(const keel_config_t *cfg, int32_t *partitions,
                                   need[i], ad.bootstrap, ad.bootstrap);
                 else if (*partitions && mt->partition_cnt != *partitions)
                         rc = fail(errstr, errstr_size, KEEL_ERR_MISMATCH,
-                                  "%s has %d partitions but %s has %d",
-                                  need[i], mt->partition_cnt, need[0],
-                                  *partitions);
+                                  "%s has %d partitions but %s has %d", need[i],
+                                  mt->partition_cnt, need[0], *partitions);
                 else
                         *partitions = mt->partition_cnt;
         }

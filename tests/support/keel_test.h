@@ -13,28 +13,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define KEEL_TEST_MAIN(suite_name, test_array)                                \
-        int main(void)                                                        \
-        {                                                                     \
-                CU_SuiteInfo suites[] = {                                     \
-                    {suite_name, NULL, NULL, NULL, NULL, test_array},         \
-                    CU_SUITE_INFO_NULL};                                      \
-                unsigned failed;                                              \
-                if (CU_initialize_registry() != CUE_SUCCESS)                  \
-                        return 2;                                             \
-                if (CU_register_suites(suites) != CUE_SUCCESS) {              \
-                        fprintf(stderr, "%s\n", CU_get_error_msg());          \
-                        CU_cleanup_registry();                                \
-                        return 2;                                             \
-                }                                                             \
-                CU_basic_set_mode(CU_BRM_VERBOSE);                            \
-                CU_basic_run_tests();                                         \
-                failed = CU_get_number_of_tests_failed() +                    \
-                         CU_get_number_of_failures();                         \
-                if (CU_get_number_of_tests_run() == 0)                        \
-                        failed = 1; /* a suite that ran nothing fails */      \
-                CU_cleanup_registry();                                        \
-                return failed ? 1 : 0;                                        \
+#define KEEL_TEST_MAIN(suite_name, test_array)                                 \
+        int main(void)                                                         \
+        {                                                                      \
+                CU_SuiteInfo suites[] = {                                      \
+                    {suite_name, NULL, NULL, NULL, NULL, test_array},          \
+                    CU_SUITE_INFO_NULL};                                       \
+                unsigned failed;                                               \
+                if (CU_initialize_registry() != CUE_SUCCESS)                   \
+                        return 2;                                              \
+                if (CU_register_suites(suites) != CUE_SUCCESS) {               \
+                        fprintf(stderr, "%s\n", CU_get_error_msg());           \
+                        CU_cleanup_registry();                                 \
+                        return 2;                                              \
+                }                                                              \
+                CU_basic_set_mode(CU_BRM_VERBOSE);                             \
+                CU_basic_run_tests();                                          \
+                failed = CU_get_number_of_tests_failed() +                     \
+                         CU_get_number_of_failures();                          \
+                if (CU_get_number_of_tests_run() == 0)                         \
+                        failed = 1; /* a suite that ran nothing fails */       \
+                CU_cleanup_registry();                                         \
+                return failed ? 1 : 0;                                         \
         }
 
 /* Path of a file the test fixture wrote (bootstrap address, ...): the

@@ -97,8 +97,8 @@ static void roundtrip_all(int full)
                 size_t len = 0;
                 char err[256] = "";
                 uint64_t fp, hfp = 0;
-                int rc = keel_codec_encode(name, rec, &buf, &len, err,
-                                           sizeof(err));
+                int rc =
+                    keel_codec_encode(name, rec, &buf, &len, err, sizeof(err));
                 if (rc)
                         fprintf(stderr, "%s: %s\n", name, err);
                 CU_ASSERT_EQUAL_FATAL(rc, KEEL_OK);
@@ -118,9 +118,9 @@ static void roundtrip_all(int full)
                 } else {
                         /* Every field is present after decoding, the
                          * omitted ones with their defaults. */
-                        CU_ASSERT(json_object_size(back) ==
-                                  json_array_size(
-                                      json_object_get(sj, "fields")));
+                        CU_ASSERT(
+                            json_object_size(back) ==
+                            json_array_size(json_object_get(sj, "fields")));
                 }
                 free(buf);
                 json_decref(back);
@@ -143,12 +143,12 @@ static void test_codec_known_bytes(void)
 {
         /* TimerFired{"w","r",1,2,3,"t"}: each string is zigzag length + bytes,
          * each long a zigzag varint (1 -> 02, 2 -> 04, 3 -> 06). */
-        static const unsigned char body[] = {0x02, 'w', 0x02, 'r', 0x02,
+        static const unsigned char body[] = {0x02, 'w',  0x02, 'r', 0x02,
                                              0x04, 0x06, 0x02, 't'};
-        json_t *rec = json_pack("{ss ss sI sI sI ss}", "workflow_id", "w",
-                                "run_id", "r", "seq", (json_int_t)1, "epoch",
-                                (json_int_t)2, "ts", (json_int_t)3, "timer_id",
-                                "t");
+        json_t *rec =
+            json_pack("{ss ss sI sI sI ss}", "workflow_id", "w", "run_id", "r",
+                      "seq", (json_int_t)1, "epoch", (json_int_t)2, "ts",
+                      (json_int_t)3, "timer_id", "t");
         unsigned char *buf;
         size_t len;
         CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.history.TimerFired", rec,
@@ -162,20 +162,20 @@ static void test_codec_known_bytes(void)
 
 static void test_codec_defaults_fill_omitted_fields(void)
 {
-        json_t *rec = json_pack("{ss ss sI ss}", "workflow_id", "order-1",
-                                "command_id", "c1", "ts", (json_int_t)5,
-                                "workflow_type", "payment");
+        json_t *rec =
+            json_pack("{ss ss sI ss}", "workflow_id", "order-1", "command_id",
+                      "c1", "ts", (json_int_t)5, "workflow_type", "payment");
         json_t *back;
         const char *type;
         unsigned char *buf;
         size_t len;
-        CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.inbox.StartWorkflow",
-                                                rec, &buf, &len, NULL, 0),
+        CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.inbox.StartWorkflow", rec,
+                                                &buf, &len, NULL, 0),
                               KEEL_OK);
         CU_ASSERT_EQUAL_FATAL(
             keel_codec_decode(buf, len, &type, &back, NULL, 0), KEEL_OK);
-        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(back, "input")),
-                               "null");
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_object_get(back, "input")), "null");
         CU_ASSERT_STRING_EQUAL(
             json_string_value(json_object_get(back, "id_reuse_policy")),
             "ALLOW_DUPLICATE");
@@ -185,15 +185,14 @@ static void test_codec_defaults_fill_omitted_fields(void)
         json_decref(back);
 }
 
-static void expect_schema_error(const char *type, json_t *rec,
-                                const char *path)
+static void expect_schema_error(const char *type, json_t *rec, const char *path)
 {
         unsigned char *buf = (unsigned char *)"x";
         size_t len = 7;
         char err[256] = "";
-        CU_ASSERT_EQUAL(keel_codec_encode(type, rec, &buf, &len, err,
-                                          sizeof(err)),
-                        KEEL_ERR_SCHEMA);
+        CU_ASSERT_EQUAL(
+            keel_codec_encode(type, rec, &buf, &len, err, sizeof(err)),
+            KEEL_ERR_SCHEMA);
         CU_ASSERT_PTR_NULL(buf);
         CU_ASSERT_EQUAL(len, 0);
         if (!strstr(err, path))
@@ -219,27 +218,27 @@ static void test_codec_encode_errors_name_the_field(void)
                                       "timer_id", "t"),
                             "seq");
         /* unknown enum symbol */
-        expect_schema_error(
-            "keel.inbox.StartWorkflow",
-            json_pack("{ss ss sI ss ss}", "workflow_id", "w", "command_id",
-                      "c", "ts", (json_int_t)1, "workflow_type", "p",
-                      "id_reuse_policy", "SOMETIMES"),
-            "id_reuse_policy");
+        expect_schema_error("keel.inbox.StartWorkflow",
+                            json_pack("{ss ss sI ss ss}", "workflow_id", "w",
+                                      "command_id", "c", "ts", (json_int_t)1,
+                                      "workflow_type", "p", "id_reuse_policy",
+                                      "SOMETIMES"),
+                            "id_reuse_policy");
         /* nested field of a nested record */
-        expect_schema_error(
-            "keel.inbox.ActivityFailed",
-            json_pack("{ss ss sI ss ss si s{ss si}}", "workflow_id", "w",
-                      "command_id", "c", "ts", (json_int_t)1, "run_id", "r",
-                      "activity_id", "a", "attempt", 1, "failure", "type",
-                      "X", "message", 3),
-            "failure.message");
+        expect_schema_error("keel.inbox.ActivityFailed",
+                            json_pack("{ss ss sI ss ss si s{ss si}}",
+                                      "workflow_id", "w", "command_id", "c",
+                                      "ts", (json_int_t)1, "run_id", "r",
+                                      "activity_id", "a", "attempt", 1,
+                                      "failure", "type", "X", "message", 3),
+                            "failure.message");
         /* int out of range */
-        expect_schema_error(
-            "keel.history.PartitionClaim",
-            json_pack("{sI sI ss sI}", "partition", (json_int_t)1 << 40,
-                      "epoch", (json_int_t)1, "owner", "o", "ts",
-                      (json_int_t)1),
-            "partition");
+        expect_schema_error("keel.history.PartitionClaim",
+                            json_pack("{sI sI ss sI}", "partition",
+                                      (json_int_t)1 << 40, "epoch",
+                                      (json_int_t)1, "owner", "o", "ts",
+                                      (json_int_t)1),
+                            "partition");
 }
 
 static void test_codec_unknown_type_and_bad_args(void)
@@ -249,9 +248,9 @@ static void test_codec_unknown_type_and_bad_args(void)
         size_t len;
         const char *type;
         json_t *out;
-        CU_ASSERT_EQUAL(keel_codec_encode("keel.NoSuch", rec, &buf, &len, NULL,
-                                          0),
-                        KEEL_ERR_UNKNOWN_SCHEMA);
+        CU_ASSERT_EQUAL(
+            keel_codec_encode("keel.NoSuch", rec, &buf, &len, NULL, 0),
+            KEEL_ERR_UNKNOWN_SCHEMA);
         CU_ASSERT_EQUAL(keel_codec_encode(NULL, rec, &buf, &len, NULL, 0),
                         KEEL_ERR_INVALID_ARG);
         CU_ASSERT_EQUAL(keel_codec_decode(NULL, 3, &type, &out, NULL, 0),
@@ -271,8 +270,8 @@ static void test_codec_rejects_oversized(void)
         memset(s, 'a', big - 1);
         s[big - 1] = '\0';
         rec = json_pack("{ss ss sI sI sI ss}", "workflow_id", "w", "run_id",
-                        "r", "seq", (json_int_t)1, "epoch", (json_int_t)1,
-                        "ts", (json_int_t)1, "timer_id", s);
+                        "r", "seq", (json_int_t)1, "epoch", (json_int_t)1, "ts",
+                        (json_int_t)1, "timer_id", s);
         CU_ASSERT_EQUAL(keel_codec_encode("keel.history.TimerFired", rec, &buf,
                                           &len, NULL, 0),
                         KEEL_ERR_TOO_LARGE);
@@ -288,18 +287,18 @@ static void test_codec_decode_errors(void)
         unsigned char *buf;
         size_t len;
         const char *type = "x";
-        json_t *out, *rec = json_pack(
-                            "{ss ss sI sI sI ss}", "workflow_id", "w", "run_id",
-                            "r", "seq", (json_int_t)1, "epoch", (json_int_t)1,
-                            "ts", (json_int_t)1, "timer_id", "t");
+        json_t *out, *rec = json_pack("{ss ss sI sI sI ss}", "workflow_id", "w",
+                                      "run_id", "r", "seq", (json_int_t)1,
+                                      "epoch", (json_int_t)1, "ts",
+                                      (json_int_t)1, "timer_id", "t");
         char err[256];
         CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.history.TimerFired", rec,
                                                 &buf, &len, NULL, 0),
                               KEEL_OK);
         /* every proper prefix is truncated */
         for (size_t n = 0; n < len; n++) {
-                int rc = keel_codec_decode(buf, n, &type, &out, err,
-                                           sizeof(err));
+                int rc =
+                    keel_codec_decode(buf, n, &type, &out, err, sizeof(err));
                 CU_ASSERT_EQUAL(rc, KEEL_ERR_TRUNCATED);
                 CU_ASSERT_PTR_NULL(out);
                 CU_ASSERT_PTR_NULL(type);
@@ -355,8 +354,8 @@ static void test_codec_decodes_records_of_an_older_schema(void)
         const keel__schema_t *cur =
             keel__schema_by_name("keel.inbox.CancelWorkflow");
         char err[256];
-        json_t *rec = json_pack("{ss ss sI}", "workflow_id", "w1",
-                                "command_id", "c1", "ts", (json_int_t)9);
+        json_t *rec = json_pack("{ss ss sI}", "workflow_id", "w1", "command_id",
+                                "c1", "ts", (json_int_t)9);
         json_t *back;
         unsigned char *buf;
         size_t len;
@@ -400,17 +399,16 @@ static void test_codec_bytes_and_unicode(void)
         json_t *rec = json_pack(
             "{ss si sI sn ss ss ss ss sI}", "source_topic", "keel.inbox",
             "source_partition", 3, "source_offset", (json_int_t)42, "key",
-            "value",
-            "\xc3\x83\x01\xc3\xbf", "error", "KEEL_ERR_CORRUPT", "reason",
-            "caf\xc3\xa9 \xe2\x98\x83", "component", "orchestrator", "ts",
-            (json_int_t)1);
+            "value", "\xc3\x83\x01\xc3\xbf", "error", "KEEL_ERR_CORRUPT",
+            "reason", "caf\xc3\xa9 \xe2\x98\x83", "component", "orchestrator",
+            "ts", (json_int_t)1);
         json_t *back, *notlatin;
         const char *type;
         unsigned char *buf;
         size_t len;
-        CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.dlq.DeadLetter", rec,
-                                                &buf, &len, NULL, 0),
-                              KEEL_OK);
+        CU_ASSERT_EQUAL_FATAL(
+            keel_codec_encode("keel.dlq.DeadLetter", rec, &buf, &len, NULL, 0),
+            KEEL_OK);
         /* the value's 3 bytes C3 01 FF are in the body */
         CU_ASSERT(contains(buf, len, "\x06\xc3\x01\xff", 4));
         CU_ASSERT_EQUAL_FATAL(
@@ -419,11 +417,11 @@ static void test_codec_bytes_and_unicode(void)
         free(buf);
         json_decref(back);
         /* a code point above 255 is not a byte */
-        notlatin = json_pack("{ss si sI ss ss ss ss sI}", "source_topic", "t",
-                             "source_partition", 0, "source_offset",
-                             (json_int_t)0, "value", "\xe2\x98\x83", "error",
-                             "e", "reason", "r", "component", "c", "ts",
-                             (json_int_t)1);
+        notlatin =
+            json_pack("{ss si sI ss ss ss ss sI}", "source_topic", "t",
+                      "source_partition", 0, "source_offset", (json_int_t)0,
+                      "value", "\xe2\x98\x83", "error", "e", "reason", "r",
+                      "component", "c", "ts", (json_int_t)1);
         CU_ASSERT_EQUAL(keel_codec_encode("keel.dlq.DeadLetter", notlatin, &buf,
                                           &len, NULL, 0),
                         KEEL_ERR_SCHEMA);

@@ -26,20 +26,20 @@ static void test_config_errors_name_the_key(void)
 {
         keel_config_t *cfg = keel_config_new();
         char err[512];
-        CU_ASSERT_EQUAL(keel_config_set(cfg, "bootstrapp", "x", "flag", err,
-                                        sizeof(err)),
-                        KEEL_ERR_CONFIG);
+        CU_ASSERT_EQUAL(
+            keel_config_set(cfg, "bootstrapp", "x", "flag", err, sizeof(err)),
+            KEEL_ERR_CONFIG);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "'bootstrapp'"));
         CU_ASSERT_EQUAL(keel_config_set(cfg, "partitions", "twelve", "flag",
                                         err, sizeof(err)),
                         KEEL_ERR_CONFIG);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "'partitions'"));
-        CU_ASSERT_EQUAL(keel_config_set(cfg, "partitions", "0", NULL, err,
-                                        sizeof(err)),
-                        KEEL_ERR_CONFIG);
-        CU_ASSERT_EQUAL(keel_config_set(cfg, "log.level", "loud", NULL, err,
-                                        sizeof(err)),
-                        KEEL_ERR_CONFIG);
+        CU_ASSERT_EQUAL(
+            keel_config_set(cfg, "partitions", "0", NULL, err, sizeof(err)),
+            KEEL_ERR_CONFIG);
+        CU_ASSERT_EQUAL(
+            keel_config_set(cfg, "log.level", "loud", NULL, err, sizeof(err)),
+            KEEL_ERR_CONFIG);
         CU_ASSERT_PTR_NOT_NULL(strstr(err, "debug"));
         /* librdkafka rejects the property when validating */
         CU_ASSERT_EQUAL(keel_config_set(cfg, "kafka.no.such.property", "1",
@@ -65,8 +65,7 @@ static void test_config_file_env_and_flags(void)
         fclose(f);
         CU_ASSERT_EQUAL(keel_config_load_file(cfg, path, err, sizeof(err)),
                         KEEL_OK);
-        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "bootstrap"),
-                               "file:9092");
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "bootstrap"), "file:9092");
         CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "kafka.security.protocol"),
                                "SASL_SSL");
         /* environment overrides the file */

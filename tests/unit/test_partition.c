@@ -11,7 +11,7 @@
 
 typedef struct {
         const char *key;
-        int32_t hash;     /* Utils.murmur2(key.getBytes(UTF_8)) */
+        int32_t hash; /* Utils.murmur2(key.getBytes(UTF_8)) */
 } vec_t;
 
 #include "partition_vectors.h"
@@ -19,8 +19,8 @@ typedef struct {
 static void test_partition_murmur2_matches_java(void)
 {
         for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
-                int32_t h = keel_murmur2(vectors[i].key,
-                                         strlen(vectors[i].key));
+                int32_t h =
+                    keel_murmur2(vectors[i].key, strlen(vectors[i].key));
                 if (h != vectors[i].hash)
                         fprintf(stderr, "key '%s': got %d, want %d\n",
                                 vectors[i].key, h, vectors[i].hash);
@@ -33,10 +33,10 @@ static void test_partition_of_matches_java(void)
         for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
                 uint32_t pos = (uint32_t)vectors[i].hash & 0x7fffffffU;
                 for (int32_t p = 1; p <= 64; p++)
-                        CU_ASSERT_EQUAL(keel_partition_of(
-                                            vectors[i].key,
-                                            strlen(vectors[i].key), p),
-                                        (int32_t)(pos % (uint32_t)p));
+                        CU_ASSERT_EQUAL(
+                            keel_partition_of(vectors[i].key,
+                                              strlen(vectors[i].key), p),
+                            (int32_t)(pos % (uint32_t)p));
         }
 }
 

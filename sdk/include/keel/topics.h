@@ -19,9 +19,9 @@
 extern "C" {
 #endif
 
-#define KEEL_TOPIC_INBOX "keel.inbox"
-#define KEEL_TOPIC_HISTORY "keel.history"
-#define KEEL_TOPIC_DLQ "keel.dlq"
+#define KEEL_TOPIC_INBOX        "keel.inbox"
+#define KEEL_TOPIC_HISTORY      "keel.history"
+#define KEEL_TOPIC_DLQ          "keel.dlq"
 #define KEEL_TOPIC_TASKS_PREFIX "keel.tasks."
 #define KEEL_TASK_QUEUE_DEFAULT "default"
 
