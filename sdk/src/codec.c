@@ -16,6 +16,9 @@
 #include <string.h>
 
 #define MAX_DEPTH 64
+/* Array and map items one record may hold: bounds what a small record can
+ * make the decoder allocate (each item becomes a JSON value). */
+#define MAX_ITEMS 100000
 #define MAGIC0    0xC3
 #define MAGIC1    0x01
 
@@ -212,7 +215,11 @@ static int enc_value(enc_t *e, const keel__av_node_t *t, const json_t *v,
         case KEEL__AV_LONG:
                 return put_long(e, (int64_t)json_integer_value(v));
         case KEEL__AV_FLOAT: {
-                float f = (float)json_number_value(v);
+                double dv = json_number_value(v);
+                float f;
+                if (dv > 3.4028234663852886e38 || dv < -3.4028234663852886e38)
+                        return enc_mismatch(e, "a number in float range");
+                f = (float)dv;
                 unsigned char b[4];
                 uint32_t u;
                 memcpy(&u, &f, 4);
@@ -336,6 +343,7 @@ int keel_codec_encode(const char *type, const json_t *rec, unsigned char **out,
 
 typedef struct dec_s {
         const unsigned char *p, *end;
+        size_t items; /* array and map items so far */
         char *errstr;
         size_t errsize;
 } dec_t;
@@ -434,11 +442,17 @@ static json_t *latin1_string(const unsigned char *p, size_t n)
         return j;
 }
 
+static int utf8_valid(const char *s, size_t n)
+{
+        json_t *j = json_stringn(s, n);
+        json_decref(j);
+        return j != NULL;
+}
+
 static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                      int depth)
 {
         size_t min_item = min_size(t->items, depth + 1);
-        size_t total = 0;
         for (;;) {
                 int64_t cnt;
                 size_t n;
@@ -463,14 +477,17 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                 if (t->kind == KEEL__AV_MAP)
                         min_item += 1; /* the key's length */
                 if ((uint64_t)cnt >
-                        (uint64_t)(d->end - d->p) / (min_item ? min_item : 1) ||
-                    (!min_item && total + n > 1024 * 1024))
+                    (uint64_t)(d->end - d->p) / (min_item ? min_item : 1))
                         return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
                                     "block of %lld items exceeds the record",
                                     (long long)cnt);
                 if (t->kind == KEEL__AV_MAP)
                         min_item -= 1;
-                total += n;
+                if (n > MAX_ITEMS - d->items)
+                        return fail(d->errstr, d->errsize, KEEL_ERR_TOO_LARGE,
+                                    "more than %d array or map items",
+                                    MAX_ITEMS);
+                d->items += n;
                 for (size_t i = 0; i < n; i++) {
                         json_t *item = NULL;
                         char *key = NULL;
@@ -481,11 +498,12 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                                 key = strndup((const char *)d->p, kl);
                                 if (!key)
                                         return oom(d);
-                                if (strlen(key) != kl) {
+                                if (strlen(key) != kl || !utf8_valid(key, kl)) {
                                         free(key);
                                         return fail(d->errstr, d->errsize,
                                                     KEEL_ERR_CORRUPT,
-                                                    "map key contains NUL");
+                                                    "map key is not valid "
+                                                    "UTF-8 without NUL");
                                 }
                                 d->p += kl;
                         }
@@ -497,9 +515,7 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                                  : json_array_append_new(coll, item);
                         free(key);
                         if (rc)
-                                return fail(d->errstr, d->errsize,
-                                            KEEL_ERR_CORRUPT,
-                                            "map key is not valid UTF-8");
+                                return oom(d);
                 }
         }
 }
@@ -632,8 +648,11 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
 
 /* Shape a record written with an older schema like the current one:
  * fields the writer did not know take their defaults, fields the reader
- * no longer has are dropped. */
-static json_t *resolve(const keel__av_node_t *reader, json_t *v, int depth)
+ * no longer has are dropped. A reader field with neither a value nor a
+ * default cannot be filled: NULL (Avro's resolution rules make that an
+ * error). */
+static json_t *resolve(const keel__av_node_t *reader, json_t *v, int depth,
+                       const char **missing)
 {
         json_t *r;
         if (depth > MAX_DEPTH || reader->kind != KEEL__AV_RECORD ||
@@ -645,15 +664,23 @@ static json_t *resolve(const keel__av_node_t *reader, json_t *v, int depth)
                 json_t *fv = json_object_get(v, f->name);
                 const keel__av_node_t *ft = f->type;
                 if (fv) {
+                        json_t *sub;
                         if (ft->kind == KEEL__AV_UNION && !json_is_null(fv))
                                 for (size_t b = 0; b < ft->n; b++)
                                         if (ft->branches[b]->kind ==
                                             KEEL__AV_RECORD)
                                                 ft = ft->branches[b];
-                        json_object_set_new(r, f->name,
-                                            resolve(ft, fv, depth + 1));
+                        sub = resolve(ft, fv, depth + 1, missing);
+                        if (!sub || json_object_set_new(r, f->name, sub)) {
+                                json_decref(r);
+                                return NULL;
+                        }
                 } else if (f->def) {
                         json_object_set(r, f->name, f->def);
+                } else {
+                        *missing = f->name;
+                        json_decref(r);
+                        return NULL;
                 }
         }
         return r;
@@ -669,6 +696,7 @@ int keel__codec_decode_with(const keel__schema_t *writer,
         int rc;
 
         *rec = NULL;
+        memset(&d, 0, sizeof(d));
         d.p = body;
         d.end = d.p + len;
         d.errstr = errstr;
@@ -683,9 +711,15 @@ int keel__codec_decode_with(const keel__schema_t *writer,
                 return rc;
         }
         if (reader != writer) {
-                json_t *r = resolve(reader->root, v, 0);
+                const char *missing = NULL;
+                json_t *r = resolve(reader->root, v, 0, &missing);
                 json_decref(v);
                 v = r;
+                if (!v && missing)
+                        return fail(errstr, errstr_size, KEEL_ERR_SCHEMA,
+                                    "record of an older %s lacks field '%s', "
+                                    "which has no default",
+                                    reader->fullname, missing);
         }
         if (!v)
                 return fail(errstr, errstr_size, KEEL_ERR_NOMEM,

@@ -37,7 +37,7 @@ int keel_log_level_parse(const char *s)
 void keel_log(keel_log_level_t level, const char *component, const char *fmt,
               ...)
 {
-        char msg[2048], ts[40];
+        char msg[2048], ts[96];
         struct timespec now;
         struct tm tm;
         va_list ap;

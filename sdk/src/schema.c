@@ -485,6 +485,8 @@ static void registry_init(void)
                                        sizeof(err)) == -1) {
                         fprintf(stderr, "keel: invalid schema %s\n", err);
                         /* A build defect: refuse to encode or decode. */
+                        while (i > 0)
+                                keel__schema_clear(&r[--i]);
                         free(r);
                         free(cur);
                         return;

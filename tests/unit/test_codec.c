@@ -429,7 +429,90 @@ static void test_codec_bytes_and_unicode(void)
         json_decref(rec);
 }
 
+static void test_codec_item_count_is_bounded(void)
+{
+        /* A small record claiming a huge array of empty strings must not
+         * make the decoder allocate without bound. */
+        json_t *rec =
+            json_pack("{ss ss sI sI sI ss ss ss ss s{s[]}}", "workflow_id", "w",
+                      "run_id", "r", "seq", (json_int_t)1, "epoch",
+                      (json_int_t)1, "ts", (json_int_t)1, "activity_id", "a",
+                      "activity_type", "t", "task_queue", "q", "input", "null",
+                      "retry_policy", "non_retryable_error_types");
+        unsigned char *buf, *big;
+        size_t len, n = 200000, blen;
+        const char *type;
+        json_t *out;
+        char err[256];
+
+        CU_ASSERT_EQUAL_FATAL(
+            keel_codec_encode("keel.history.ActivityScheduled", rec, &buf, &len,
+                              NULL, 0),
+            KEEL_OK);
+        /* The record ends with the empty array: a single 0 byte. Replace
+         * it by a block of n empty strings. */
+        CU_ASSERT_EQUAL_FATAL(buf[len - 1], 0);
+        big = malloc(len - 1 + 4 + n + 1);
+        memcpy(big, buf, len - 1);
+        blen = len - 1;
+        {
+                uint64_t z = (uint64_t)n << 1; /* zigzag of a positive */
+                while (z >= 0x80) {
+                        big[blen++] = (unsigned char)(z | 0x80);
+                        z >>= 7;
+                }
+                big[blen++] = (unsigned char)z;
+        }
+        memset(big + blen, 0, n); /* n empty strings */
+        blen += n;
+        big[blen++] = 0; /* end of blocks */
+        CU_ASSERT_EQUAL(
+            keel_codec_decode(big, blen, &type, &out, err, sizeof(err)),
+            KEEL_ERR_TOO_LARGE);
+        CU_ASSERT_PTR_NULL(out);
+        free(big);
+        free(buf);
+        json_decref(rec);
+}
+
+static void test_codec_older_record_lacking_required_field_fails(void)
+{
+        /* A writer schema without a field the reader requires (no
+         * default): Avro's resolution rules make that an error. */
+        static const char old_text[] =
+            "{\"type\":\"record\",\"name\":\"TimerFired\",\"namespace\":"
+            "\"keel.history\",\"fields\":[{\"name\":\"workflow_id\","
+            "\"type\":\"string\"}]}";
+        keel__schema_t old;
+        const keel__schema_t *cur =
+            keel__schema_by_name("keel.history.TimerFired");
+        json_t *rec = json_pack("{ss}", "workflow_id", "w"), *back;
+        unsigned char *buf;
+        size_t len;
+        char err[256] = "";
+
+        CU_ASSERT_EQUAL_FATAL(keel__schema_parse(&old, "archive/t.avsc",
+                                                 old_text, err, sizeof(err)),
+                              0);
+        CU_ASSERT_EQUAL_FATAL(
+            keel__codec_encode_with(&old, rec, &buf, &len, err, sizeof(err)),
+            KEEL_OK);
+        CU_ASSERT_EQUAL(keel__codec_decode_with(&old, cur,
+                                                buf + KEEL_RECORD_HEADER_BYTES,
+                                                len - KEEL_RECORD_HEADER_BYTES,
+                                                &back, err, sizeof(err)),
+                        KEEL_ERR_SCHEMA);
+        CU_ASSERT_PTR_NULL(back);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "run_id"));
+        free(buf);
+        json_decref(rec);
+        keel__schema_clear(&old);
+}
+
 static CU_TestInfo tests[] = {
+    {"test_codec_item_count_is_bounded", test_codec_item_count_is_bounded},
+    {"test_codec_older_record_lacking_required_field_fails",
+     test_codec_older_record_lacking_required_field_fails},
     {"test_codec_roundtrip_every_type_full",
      test_codec_roundtrip_every_type_full},
     {"test_codec_roundtrip_every_type_defaults",

@@ -770,10 +770,12 @@ static const pattern_t patterns[] = {
 
 #define N_PATTERNS (sizeof(patterns) / sizeof(patterns[0]))
 
+/* Buffers are allocated to their exact size, so ASan sees a read one byte
+ * past the end. */
 static unsigned char *dup_with_room(const unsigned char *p, size_t len,
                                     size_t room)
 {
-        unsigned char *b = malloc(len + room + 1);
+        unsigned char *b = malloc(len + room ? len + room : 1);
         CU_ASSERT_PTR_NOT_NULL_FATAL(b);
         memcpy(b, p, len);
         return b;
@@ -784,12 +786,13 @@ static unsigned char *splice(const unsigned char *p, size_t len, size_t at,
                              size_t cut, const unsigned char *ins,
                              size_t ins_len, size_t *out_len)
 {
-        unsigned char *b = malloc(len - cut + ins_len + 1);
+        size_t n = len - cut + ins_len;
+        unsigned char *b = malloc(n ? n : 1);
         CU_ASSERT_PTR_NOT_NULL_FATAL(b);
         memcpy(b, p, at);
         memcpy(b + at, ins, ins_len);
         memcpy(b + at + ins_len, p + at + cut, len - at - cut);
-        *out_len = len - cut + ins_len;
+        *out_len = n;
         return b;
 }
 

@@ -58,6 +58,7 @@ static void test_schema_registry_has_every_record_type(void)
             "keel.history.ActivityTimedOut",
             "keel.history.ActivityCancelRequested",
             "keel.history.ActivityHeartbeatRecorded",
+            "keel.history.ActivityRetried",
             "keel.history.TimerStarted",
             "keel.history.TimerFired",
             "keel.history.TimerCancelled",
