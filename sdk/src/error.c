@@ -28,6 +28,15 @@ static const struct {
     {KEEL_ERR_NOT_FOUND, "KEEL_ERR_NOT_FOUND", "not found", 0},
     {KEEL_ERR_IO, "KEEL_ERR_IO", "I/O error", 1},
     {KEEL_ERR_TRANSPORT, "KEEL_ERR_TRANSPORT", "broker unreachable", 1},
+    {KEEL_ERR_ACTIVITY_FAILED, "KEEL_ERR_ACTIVITY_FAILED", "activity failed",
+     0},
+    {KEEL_ERR_CANCELLED, "KEEL_ERR_CANCELLED", "cancelled", 0},
+    {KEEL_ERR_WORKFLOW_FAILED, "KEEL_ERR_WORKFLOW_FAILED", "workflow failed",
+     0},
+    {KEEL_ERR_NONDETERMINISM, "KEEL_ERR_NONDETERMINISM",
+     "workflow code is not deterministic", 0},
+    {KEEL_ERR_ALREADY_STARTED, "KEEL_ERR_ALREADY_STARTED",
+     "workflow already started", 0},
 };
 
 static int find(int err)

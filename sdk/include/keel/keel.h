@@ -15,5 +15,8 @@
 #include "keel/partition.h"
 #include "keel/topics.h"
 #include "keel/version.h"
+#include "keel/activity.h"
+#include "keel/testing.h"
+#include "keel/workflow.h"
 
 #endif

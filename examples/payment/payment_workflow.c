@@ -1,0 +1,77 @@
+/*
+ * payment_workflow.c: the payment workflow (payment.h), plain C on keel's
+ * workflow API. Input: {"order": "...", "card": "...", "amount": 4200,
+ * "sku": "...", "refund_window_ms": optional, default 72 hours}.
+ */
+#include "payment.h"
+
+static const keel_activity_options_t opts = {
+    .task_queue = PAYMENT_QUEUE,
+    .start_to_close_ms = 10000,
+    .retry = {.initial_interval_ms = 1000, .maximum_attempts = 5},
+};
+
+static json_t *done(const char *status)
+{
+        return json_pack("{ss}", "status", status);
+}
+
+static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
+{
+        json_t *in = (json_t *)input;
+        int64_t window = PAYMENT_REFUND_WINDOW_MS;
+        json_t *payload;
+        int rc;
+
+        if (json_is_integer(json_object_get(input, "refund_window_ms")))
+                window = json_integer_value(
+                    json_object_get(input, "refund_window_ms"));
+
+        rc = keel_activity(wf, "chargeCard", json_incref(in), &opts, NULL);
+        if (rc == KEEL_ERR_CANCELLED)
+                return rc;
+        if (rc)
+                return keel_fail(wf, "ChargeFailed",
+                                 keel_wf_failure(wf)->message, NULL);
+
+        rc =
+            keel_activity(wf, "reserveInventory", json_incref(in), &opts, NULL);
+        if (rc) {
+                /* Compensate: the card was charged. */
+                keel_wf_log(wf, KEEL_LOG_WARN,
+                            "msg=\"reserving failed, refunding\"");
+                keel_activity(wf, "refundCard", json_incref(in), &opts, NULL);
+                if (rc == KEEL_ERR_CANCELLED)
+                        return rc;
+                return keel_fail(wf, "InventoryUnavailable",
+                                 keel_wf_failure(wf)->message, NULL);
+        }
+
+        rc = keel_activity(wf, "sendReceipt", json_incref(in), &opts, NULL);
+        if (rc == KEEL_OK)
+                rc = keel_wait_signal(wf, "refundApproved", window, &payload);
+        if (rc == KEEL_OK) {
+                keel_activity(wf, "refundCard", json_incref(in), &opts, NULL);
+                keel_activity(wf, "releaseInventory", json_incref(in), &opts,
+                              NULL);
+                *result = done("refunded");
+                return KEEL_OK;
+        }
+        if (rc == KEEL_ERR_TIMEOUT) {
+                keel_activity(wf, "markFulfilled", json_incref(in), &opts,
+                              NULL);
+                *result = done("completed");
+                return KEEL_OK;
+        }
+        if (rc == KEEL_ERR_CANCELLED) {
+                keel_activity(wf, "refundCard", json_incref(in), &opts, NULL);
+                keel_activity(wf, "releaseInventory", json_incref(in), &opts,
+                              NULL);
+        }
+        return rc;
+}
+
+int payment_register_workflow(keel_registry_t *reg)
+{
+        return keel_workflow_register(reg, PAYMENT_WORKFLOW, payment);
+}

@@ -1,0 +1,87 @@
+/*
+ * keel/testing.h: run workflows in-process, with no Kafka, on a virtual
+ * clock.
+ *
+ * The test environment runs the same workflow code through the same
+ * replay engine and state machine as the orchestrator. Activities are
+ * plain handlers (keel/activity.h): the real ones, or fakes that return
+ * canned results or failures per attempt. Activities take no virtual
+ * time; when every workflow is waiting, the clock jumps to the next timer,
+ * so a 72-hour wait takes microseconds. Not thread-safe: one thread per
+ * environment.
+ */
+#ifndef KEEL_TESTING_H
+#define KEEL_TESTING_H
+
+#include "keel/activity.h"
+#include "keel/workflow.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct keel_testenv_s keel_testenv_t;
+
+/* A test environment running reg's workflow types (borrowed; must outlive
+ * it). Its clock starts at start_ms (0: 2026-01-01T00:00:00Z). */
+keel_testenv_t *keel_testenv_new(const keel_registry_t *reg, int64_t start_ms);
+
+/* Frees env; accepts NULL. */
+void keel_testenv_destroy(keel_testenv_t *env);
+
+/* Run fn (with opaque) for activity type `name`. An activity nobody
+ * registered fails with the non-retryable type ActivityNotRegistered. A
+ * handler returning KEEL_ERR_TIMEOUT without failing plays a worker that
+ * never answers: the activity's timeouts then apply. Registering a name
+ * again replaces its handler. */
+int keel_testenv_register_activity(keel_testenv_t *env, const char *name,
+                                   keel_activity_fn_t fn, void *opaque);
+
+/* Start workflow `id` of `type` with input (stolen; NULL for null).
+ * KEEL_ERR_ALREADY_STARTED if a run with that ID is open. */
+int keel_testenv_start(keel_testenv_t *env, const char *id, const char *type,
+                       json_t *input);
+
+/* Signal, cancel or terminate workflow id (payload stolen). */
+int keel_testenv_signal(keel_testenv_t *env, const char *id, const char *name,
+                        json_t *payload);
+int keel_testenv_cancel(keel_testenv_t *env, const char *id,
+                        const char *reason);
+int keel_testenv_terminate(keel_testenv_t *env, const char *id,
+                           const char *reason);
+
+/* Run activities and fire timers until nothing more can happen without
+ * input from outside (every workflow closed, or waiting for a signal with
+ * no timer pending). */
+int keel_testenv_run(keel_testenv_t *env);
+
+/* The same, but stop the clock at until_ms (virtual) even if timers are
+ * pending: to send a signal "after 10 hours". */
+int keel_testenv_run_until(keel_testenv_t *env, int64_t until_ms);
+
+/* The virtual clock, ms since the epoch. */
+int64_t keel_testenv_now(const keel_testenv_t *env);
+
+/* The latest run's status: "running", "blocked", "completed", "failed",
+ * "cancelled", "terminated"; NULL for an unknown ID. */
+const char *keel_testenv_status(keel_testenv_t *env, const char *id);
+
+/* The completed run's result (new reference), or NULL. */
+json_t *keel_testenv_result(keel_testenv_t *env, const char *id);
+
+/* The latest run's history, as {"type","record"} events (borrowed, valid
+ * until the environment runs again). */
+const json_t *keel_testenv_history(keel_testenv_t *env, const char *id);
+
+/* How often activity `name` ran (every attempt), and the input of run i
+ * (borrowed). Across all workflows, in order. */
+size_t keel_testenv_calls(const keel_testenv_t *env, const char *name);
+const json_t *keel_testenv_call_input(const keel_testenv_t *env,
+                                      const char *name, size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,210 @@
+/*
+ * keel/workflow.h: workflows as plain C functions.
+ *
+ * A workflow is `keel_err_t fn(keel_wf_t *wf, const json_t *input,
+ * json_t **result)`. Calls such as keel_activity(), keel_sleep() and
+ * keel_wait_signal() look blocking. keel runs the function again from the
+ * start every time something it waits for happens: on this replay each call
+ * returns the result recorded in the workflow's history, and at the first
+ * call whose result is not there yet the function is suspended (it does not
+ * return; keel unwinds it) and the commands it issued are recorded.
+ *
+ * So workflow code must be deterministic: the same input and the same
+ * recorded results must issue the same commands in the same order. Take
+ * time, randomness and IDs from keel_now(), keel_random(), keel_uuid() and
+ * keel_side_effect(), never from the system. A replay that issues a command
+ * other than the recorded one is a non-determinism error: the workflow is
+ * blocked (not failed) with a message naming the event, and resumes when
+ * fixed code is deployed.
+ *
+ * Memory: since a suspended function never returns, anything it allocated
+ * itself would leak. Take memory from the run's arena (keel_alloc(),
+ * keel_strdup()) and hand JSON values to keel_own(); every keel call that
+ * takes a json_t * input steals the reference. The arena is freed in one go
+ * when the run stops. JSON results keel hands back are owned by the arena.
+ *
+ * Everything here is called from workflow code, on the thread that runs
+ * it. The results of failed calls are described in each declaration.
+ */
+#ifndef KEEL_WORKFLOW_H
+#define KEEL_WORKFLOW_H
+
+#include "keel/error.h"
+#include "keel/log.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct keel_wf_s keel_wf_t;
+typedef struct keel_future_s keel_future_t;
+typedef struct keel_registry_s keel_registry_t;
+
+/* A workflow function. Return KEEL_OK with *result set (a new reference,
+ * or NULL for a JSON null) to complete; `return keel_fail(...)` to fail;
+ * return KEEL_ERR_CANCELLED (after cleaning up) to end as cancelled. */
+typedef keel_err_t (*keel_workflow_fn_t)(keel_wf_t *wf, const json_t *input,
+                                         json_t **result);
+
+/* ---- registry ---------------------------------------------------------- */
+
+/* A new, empty registry of workflow types; NULL if out of memory. */
+keel_registry_t *keel_registry_new(void);
+
+/* Frees reg; accepts NULL. */
+void keel_registry_destroy(keel_registry_t *reg);
+
+/* Register workflow type `type` (copied). KEEL_ERR_INVALID_ARG for an
+ * empty name or one already registered. */
+int keel_workflow_register(keel_registry_t *reg, const char *type,
+                           keel_workflow_fn_t fn);
+
+/* ---- activities -------------------------------------------------------- */
+
+/* Temporal's retry policy. Zero fields take the defaults: 1 s initial
+ * interval, backoff x2, maximum interval 100x the initial one, unlimited
+ * attempts. */
+typedef struct keel_retry_policy_s {
+        int64_t initial_interval_ms;
+        double backoff_coefficient;
+        int64_t maximum_interval_ms;
+        int32_t maximum_attempts; /* 0: unlimited; 1: no retries */
+        const char *const *non_retryable_error_types; /* never retried */
+        size_t non_retryable_error_types_cnt;
+} keel_retry_policy_t;
+
+/* How an activity runs. Zero fields take defaults: task queue "default";
+ * start-to-close 60 s unless schedule-to-close is set; no other timeouts. */
+typedef struct keel_activity_options_s {
+        const char *task_queue;
+        int64_t schedule_to_start_ms;
+        int64_t start_to_close_ms;
+        int64_t schedule_to_close_ms;
+        int64_t heartbeat_ms;
+        keel_retry_policy_t retry;
+} keel_activity_options_t;
+
+/* Why an activity (or the workflow) failed. */
+typedef struct keel_failure_s {
+        const char *type; /* "CardDeclined", "StartToCloseTimeout", ... */
+        const char *message;
+        const json_t *details; /* JSON, never NULL (null when none) */
+        int non_retryable;
+} keel_failure_t;
+
+/*
+ * Run activity `name` with `input` (stolen; NULL for null) and wait for it.
+ * KEEL_OK: *result is its result (owned by the run's arena).
+ * KEEL_ERR_ACTIVITY_FAILED: it failed for good (retries exhausted, a
+ * non-retryable error, a timeout); keel_wf_failure() says why, and the
+ * workflow may compensate. KEEL_ERR_CANCELLED: the workflow was asked to
+ * cancel while waiting. opts may be NULL.
+ */
+int keel_activity(keel_wf_t *wf, const char *name, json_t *input,
+                  const keel_activity_options_t *opts, json_t **result);
+
+/* The same, without waiting: returns a future to keel_await() or
+ * keel_select() (owned by the run). */
+keel_future_t *keel_activity_async(keel_wf_t *wf, const char *name,
+                                   json_t *input,
+                                   const keel_activity_options_t *opts);
+
+/* The failure behind the last KEEL_ERR_ACTIVITY_FAILED (owned by the run;
+ * NULL before any). */
+const keel_failure_t *keel_wf_failure(keel_wf_t *wf);
+
+/* ---- timers, signals, futures ----------------------------------------- */
+
+/* A durable timer firing after ms milliseconds (ms <= 0: at once). */
+keel_future_t *keel_timer(keel_wf_t *wf, int64_t ms);
+
+/* Sleep for ms milliseconds of durable time. KEEL_OK, or
+ * KEEL_ERR_CANCELLED if the workflow was asked to cancel meanwhile. */
+int keel_sleep(keel_wf_t *wf, int64_t ms);
+
+/* A future for the next signal `name`. Signals that arrive before anyone
+ * waits are buffered, in order; each is received once. */
+keel_future_t *keel_signal(keel_wf_t *wf, const char *name);
+
+/*
+ * Wait for the next signal `name` for up to timeout_ms (< 0: forever).
+ * KEEL_OK with *payload (owned by the run; may be NULL if not wanted),
+ * KEEL_ERR_TIMEOUT, or KEEL_ERR_CANCELLED.
+ */
+int keel_wait_signal(keel_wf_t *wf, const char *name, int64_t timeout_ms,
+                     json_t **payload);
+
+/*
+ * Wait for f. KEEL_OK with *result (owned by the run; result may be NULL
+ * if not wanted); for an activity future, KEEL_ERR_ACTIVITY_FAILED as for
+ * keel_activity(); KEEL_ERR_CANCELLED if the workflow was asked to cancel
+ * before f resolved. Awaiting a resolved future again gives the same.
+ */
+int keel_await(keel_wf_t *wf, keel_future_t *f, json_t **result);
+
+/*
+ * Wait until the first of n futures resolves; *ready is its index (the one
+ * whose result was recorded first). Then keel_await(fs[*ready]) returns at
+ * once. KEEL_OK or KEEL_ERR_CANCELLED.
+ */
+int keel_select(keel_wf_t *wf, keel_future_t *const *fs, size_t n,
+                size_t *ready);
+
+/* Ask a pending timer not to fire (no-op when fired or cancelled). */
+void keel_timer_cancel(keel_wf_t *wf, keel_future_t *timer);
+
+/* ---- determinism ------------------------------------------------------- */
+
+/* The workflow's current time, in ms since the epoch: when the event that
+ * woke it was recorded. The same on every replay. */
+int64_t keel_now(keel_wf_t *wf);
+
+/* A deterministic random number (seeded by the run ID). */
+uint64_t keel_random(keel_wf_t *wf);
+
+/* A deterministic random UUID, written to out as 36 chars + NUL. */
+void keel_uuid(keel_wf_t *wf, char out[37]);
+
+/*
+ * Run fn once and record its result; replays return the recorded result
+ * without calling fn. fn returns a new reference (NULL for null). *result
+ * is owned by the run.
+ */
+int keel_side_effect(keel_wf_t *wf, json_t *(*fn)(void *opaque), void *opaque,
+                     json_t **result);
+
+/* ---- the run ----------------------------------------------------------- */
+
+const char *keel_wf_id(const keel_wf_t *wf);
+const char *keel_wf_run_id(const keel_wf_t *wf);
+const char *keel_wf_type(const keel_wf_t *wf);
+
+/* 1 while the code is replaying recorded history, 0 once it runs new. */
+int keel_wf_replaying(const keel_wf_t *wf);
+
+/* n bytes from the run's arena (zeroed), freed when the run stops. Never
+ * NULL: running out of memory stops the run, to be retried. */
+void *keel_alloc(keel_wf_t *wf, size_t n);
+char *keel_strdup(keel_wf_t *wf, const char *s);
+
+/* Hand a JSON value to the run: released when the run stops. Returns j. */
+json_t *keel_own(keel_wf_t *wf, json_t *j);
+
+/* Log from workflow code: silent while replaying, so each line appears
+ * once. */
+void keel_wf_log(keel_wf_t *wf, keel_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Record that the workflow fails with this error (details stolen; may be
+ * NULL). Returns KEEL_ERR_WORKFLOW_FAILED: `return keel_fail(wf, ...)`. */
+keel_err_t keel_fail(keel_wf_t *wf, const char *type, const char *message,
+                     json_t *details);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1167 @@
+/*
+ * machine.c: the workflows of one partition as a state machine
+ * (machine_int.h): starts, signals, cancellation, activity results with
+ * retries and the four timeouts, durable timers, and restore.
+ *
+ * apply() is the one place that turns a history event into derived state
+ * (pending activities and their deadlines, pending timers, status); both
+ * the live path and restore go through it, so deadlines computed from
+ * event timestamps agree after a restart. Deadlines sit in one min-heap;
+ * an entry is checked against the current state when it comes due, so
+ * superseded entries are simply dropped then.
+ */
+#include "machine_int.h"
+
+#include "keel/partition.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H "keel.history."
+#define I "keel.inbox."
+
+enum {
+        ST_RUNNING,
+        ST_BLOCKED,
+        ST_COMPLETED,
+        ST_FAILED,
+        ST_CANCELLED,
+        ST_TERMINATED,
+};
+
+static const char *const status_names[] = {
+    "running", "blocked", "completed", "failed", "cancelled", "terminated"};
+
+typedef struct act_s {
+        char id[24];
+        int attempt;
+        int64_t scheduled_at; /* first attempt's task: schedule-to-close */
+        int64_t attempt_at;   /* current attempt's task; 0 while waiting */
+        int64_t retry_at;     /* > 0: the next attempt is due then */
+        int64_t last_hb_at;
+        int started; /* a heartbeat came for this attempt */
+        int64_t sts_ms, stc_ms, sctc_ms, hb_ms;
+        const json_t *sched; /* the ActivityScheduled event (in events) */
+        char *hb_details;    /* last heartbeat's details (JSON text) */
+} act_t;
+
+typedef struct timer_s {
+        char id[24];
+        int64_t fire_at;
+} timer_t_;
+
+typedef struct run_s {
+        char *workflow_id, *run_id, *type, *start_command_id;
+        json_t *events;
+        int status;
+        int64_t new_from; /* first event since the last activation */
+        act_t *acts;
+        size_t n_acts, cap_acts;
+        timer_t_ *timers;
+        size_t n_timers, cap_timers;
+        struct run_s *next; /* hash chain */
+} run_t;
+
+enum { HK_TIMER, HK_RETRY, HK_STS, HK_STC, HK_SCTC, HK_HB };
+
+typedef struct hent_s {
+        int64_t due;
+        run_t *run;
+        int kind;
+        int attempt;
+        char id[24];
+} hent_t;
+
+struct keel__machine_s {
+        const keel_registry_t *reg;
+        run_t **buckets;
+        size_t nbuckets, nruns;
+        hent_t *heap;
+        size_t nheap, capheap;
+        keel__machine_stats_t st;
+};
+
+/* ---- out --------------------------------------------------------------- */
+
+int keel__out_init(keel__out_t *out)
+{
+        out->history = json_array();
+        out->tasks = json_array();
+        out->rejects = json_array();
+        if (!out->history || !out->tasks || !out->rejects) {
+                keel__out_destroy(out);
+                return KEEL_ERR_NOMEM;
+        }
+        return KEEL_OK;
+}
+
+void keel__out_reset(keel__out_t *out)
+{
+        json_array_clear(out->history);
+        json_array_clear(out->tasks);
+        json_array_clear(out->rejects);
+}
+
+void keel__out_destroy(keel__out_t *out)
+{
+        json_decref(out->history);
+        json_decref(out->tasks);
+        json_decref(out->rejects);
+        out->history = out->tasks = out->rejects = NULL;
+}
+
+/* ---- runs -------------------------------------------------------------- */
+
+static size_t bucket_of(const keel__machine_t *m, const char *id)
+{
+        return ((uint32_t)keel_murmur2(id, strlen(id))) % m->nbuckets;
+}
+
+static run_t *find_run(const keel__machine_t *m, const char *id)
+{
+        for (run_t *r = m->buckets[bucket_of(m, id)]; r; r = r->next)
+                if (!strcmp(r->workflow_id, id))
+                        return r;
+        return NULL;
+}
+
+static void run_free(run_t *r)
+{
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n_acts; i++)
+                free(r->acts[i].hb_details);
+        free(r->acts);
+        free(r->timers);
+        json_decref(r->events);
+        free(r->workflow_id);
+        free(r->run_id);
+        free(r->type);
+        free(r->start_command_id);
+        free(r);
+}
+
+static int is_open(const run_t *r)
+{
+        return r->status == ST_RUNNING || r->status == ST_BLOCKED;
+}
+
+/* Drop heap entries of a run that is about to be freed. */
+static void heap_purge(keel__machine_t *m, const run_t *r);
+
+static int grow_table(keel__machine_t *m)
+{
+        size_t nb = m->nbuckets * 2;
+        run_t **b = calloc(nb, sizeof(*b));
+        if (!b)
+                return KEEL_ERR_NOMEM;
+        for (size_t i = 0; i < m->nbuckets; i++) {
+                run_t *r = m->buckets[i], *next;
+                for (; r; r = next) {
+                        size_t k =
+                            ((uint32_t)keel_murmur2(r->workflow_id,
+                                                    strlen(r->workflow_id))) %
+                            nb;
+                        next = r->next;
+                        r->next = b[k];
+                        b[k] = r;
+                }
+        }
+        free(m->buckets);
+        m->buckets = b;
+        m->nbuckets = nb;
+        return KEEL_OK;
+}
+
+/* A new run for workflow_id, replacing its previous run. */
+static run_t *new_run(keel__machine_t *m, const char *workflow_id,
+                      const char *run_id, const char *type,
+                      const char *command_id)
+{
+        run_t *old = find_run(m, workflow_id), *r;
+        size_t b;
+
+        if (!old && m->nruns + 1 > m->nbuckets * 2 && grow_table(m))
+                return NULL;
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return NULL;
+        r->workflow_id = strdup(workflow_id);
+        r->run_id = strdup(run_id);
+        r->type = strdup(type);
+        r->start_command_id = strdup(command_id ? command_id : "");
+        r->events = json_array();
+        if (!r->workflow_id || !r->run_id || !r->type || !r->start_command_id ||
+            !r->events) {
+                run_free(r);
+                return NULL;
+        }
+        r->new_from = 1;
+        b = bucket_of(m, workflow_id);
+        if (old) {
+                run_t **pp = &m->buckets[b];
+                while (*pp != old)
+                        pp = &(*pp)->next;
+                *pp = old->next;
+                if (is_open(old))
+                        m->st.open--;
+                heap_purge(m, old);
+                run_free(old);
+                m->nruns--;
+        }
+        r->next = m->buckets[b];
+        m->buckets[b] = r;
+        m->nruns++;
+        m->st.open++;
+        return r;
+}
+
+static void set_status(keel__machine_t *m, run_t *r, int st)
+{
+        if (is_open(r) && !(st == ST_RUNNING || st == ST_BLOCKED))
+                m->st.open--;
+        r->status = st;
+}
+
+static act_t *find_act(run_t *r, const char *id)
+{
+        for (size_t i = 0; i < r->n_acts; i++)
+                if (!strcmp(r->acts[i].id, id))
+                        return &r->acts[i];
+        return NULL;
+}
+
+static void remove_act(run_t *r, act_t *a)
+{
+        free(a->hb_details);
+        *a = r->acts[--r->n_acts];
+}
+
+static timer_t_ *find_timer(run_t *r, const char *id)
+{
+        for (size_t i = 0; i < r->n_timers; i++)
+                if (!strcmp(r->timers[i].id, id))
+                        return &r->timers[i];
+        return NULL;
+}
+
+/* ---- heap -------------------------------------------------------------- */
+
+static void heap_swap(hent_t *a, hent_t *b)
+{
+        hent_t t = *a;
+        *a = *b;
+        *b = t;
+}
+
+static void heap_down(keel__machine_t *m, size_t i)
+{
+        for (;;) {
+                size_t l = 2 * i + 1, r = l + 1, s = i;
+                if (l < m->nheap && m->heap[l].due < m->heap[s].due)
+                        s = l;
+                if (r < m->nheap && m->heap[r].due < m->heap[s].due)
+                        s = r;
+                if (s == i)
+                        return;
+                heap_swap(&m->heap[i], &m->heap[s]);
+                i = s;
+        }
+}
+
+static int heap_push(keel__machine_t *m, int64_t due, run_t *r, int kind,
+                     const char *id, int attempt)
+{
+        size_t i;
+        if (m->nheap == m->capheap) {
+                size_t cap = m->capheap ? m->capheap * 2 : 256;
+                hent_t *h = realloc(m->heap, cap * sizeof(*h));
+                if (!h)
+                        return KEEL_ERR_NOMEM;
+                m->heap = h;
+                m->capheap = cap;
+        }
+        i = m->nheap++;
+        m->heap[i].due = due;
+        m->heap[i].run = r;
+        m->heap[i].kind = kind;
+        m->heap[i].attempt = attempt;
+        snprintf(m->heap[i].id, sizeof(m->heap[i].id), "%s", id);
+        while (i > 0 && m->heap[(i - 1) / 2].due > m->heap[i].due) {
+                heap_swap(&m->heap[i], &m->heap[(i - 1) / 2]);
+                i = (i - 1) / 2;
+        }
+        return KEEL_OK;
+}
+
+static hent_t heap_pop(keel__machine_t *m)
+{
+        hent_t top = m->heap[0];
+        m->heap[0] = m->heap[--m->nheap];
+        heap_down(m, 0);
+        return top;
+}
+
+static void heap_purge(keel__machine_t *m, const run_t *r)
+{
+        size_t k = 0;
+        for (size_t i = 0; i < m->nheap; i++)
+                if (m->heap[i].run != r)
+                        m->heap[k++] = m->heap[i];
+        m->nheap = k;
+        for (size_t i = m->nheap / 2 + 1; i-- > 0;)
+                heap_down(m, i);
+}
+
+static int still_due(run_t *r, const struct hent_s *e, struct act_s **ap);
+
+int64_t keel__machine_next_due(keel__machine_t *m)
+{
+        /* Superseded entries (an activity that completed before its
+         * timeout, a cancelled timer) are dropped here, so the answer is
+         * a real deadline. */
+        while (m->nheap) {
+                act_t *a = NULL;
+                if (still_due(m->heap[0].run, &m->heap[0], &a))
+                        return m->heap[0].due;
+                heap_pop(m);
+        }
+        return INT64_MAX;
+}
+
+/* ---- machine ------------------------------------------------------------ */
+
+keel__machine_t *keel__machine_new(const keel_registry_t *reg)
+{
+        keel__machine_t *m = calloc(1, sizeof(*m));
+        if (!m)
+                return NULL;
+        m->reg = reg;
+        m->nbuckets = 1024;
+        m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
+        if (!m->buckets) {
+                free(m);
+                return NULL;
+        }
+        return m;
+}
+
+void keel__machine_destroy(keel__machine_t *m)
+{
+        if (!m)
+                return;
+        for (size_t i = 0; i < m->nbuckets; i++) {
+                run_t *r = m->buckets[i], *next;
+                for (; r; r = next) {
+                        next = r->next;
+                        run_free(r);
+                }
+        }
+        free(m->buckets);
+        free(m->heap);
+        free(m);
+}
+
+void keel__machine_stats(const keel__machine_t *m, keel__machine_stats_t *st)
+{
+        *st = m->st;
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static const char *rstr(const json_t *rec, const char *k)
+{
+        const char *s = json_string_value(json_object_get(rec, k));
+        return s ? s : "";
+}
+
+static int64_t rint_(const json_t *rec, const char *k)
+{
+        return (int64_t)json_integer_value(json_object_get(rec, k));
+}
+
+static int is(const char *type, const char *short_name)
+{
+        return !strncmp(type, H, strlen(H)) &&
+               !strcmp(type + strlen(H), short_name);
+}
+
+/* Push the deadlines of an activity's current attempt. */
+static int push_attempt_deadlines(keel__machine_t *m, run_t *r, act_t *a)
+{
+        int rc = KEEL_OK;
+        if (a->stc_ms > 0)
+                rc |= heap_push(m, a->attempt_at + a->stc_ms, r, HK_STC, a->id,
+                                a->attempt);
+        if (a->sts_ms > 0)
+                rc |= heap_push(m, a->attempt_at + a->sts_ms, r, HK_STS, a->id,
+                                a->attempt);
+        if (a->hb_ms > 0)
+                rc |= heap_push(m, a->last_hb_at + a->hb_ms, r, HK_HB, a->id,
+                                a->attempt);
+        return rc ? KEEL_ERR_NOMEM : KEEL_OK;
+}
+
+static int64_t opt_int(const json_t *rec, const char *k)
+{
+        const json_t *v = json_object_get(rec, k);
+        return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+/*
+ * Append ev (stolen) to r's history and derive state from it. The one
+ * place state changes, for live events and restored ones alike.
+ */
+static int apply(keel__machine_t *m, run_t *r, json_t *ev)
+{
+        const char *type = keel__ev_type(ev);
+        const json_t *rec = keel__ev_rec(ev);
+        int64_t ts = rint_(rec, "ts");
+        act_t *a;
+
+        if (json_array_append_new(r->events, ev))
+                return KEEL_ERR_NOMEM;
+        if (is(type, "ActivityScheduled")) {
+                if (r->n_acts == r->cap_acts) {
+                        size_t cap = r->cap_acts ? r->cap_acts * 2 : 4;
+                        act_t *na = realloc(r->acts, cap * sizeof(*na));
+                        if (!na)
+                                return KEEL_ERR_NOMEM;
+                        r->acts = na;
+                        r->cap_acts = cap;
+                }
+                a = &r->acts[r->n_acts++];
+                memset(a, 0, sizeof(*a));
+                snprintf(a->id, sizeof(a->id), "%s", rstr(rec, "activity_id"));
+                a->attempt = 1;
+                a->scheduled_at = a->attempt_at = a->last_hb_at = ts;
+                a->sts_ms = opt_int(rec, "schedule_to_start_ms");
+                a->stc_ms = opt_int(rec, "start_to_close_ms");
+                a->sctc_ms = opt_int(rec, "schedule_to_close_ms");
+                a->hb_ms = opt_int(rec, "heartbeat_ms");
+                a->sched = ev;
+                if (a->sctc_ms > 0 &&
+                    heap_push(m, ts + a->sctc_ms, r, HK_SCTC, a->id, 0))
+                        return KEEL_ERR_NOMEM;
+                return push_attempt_deadlines(m, r, a);
+        }
+        if (is(type, "ActivityRetried")) {
+                if (!(a = find_act(r, rstr(rec, "activity_id"))))
+                        return KEEL_OK;
+                a->attempt = (int)rint_(rec, "attempt");
+                a->attempt_at = a->last_hb_at = ts;
+                a->retry_at = 0;
+                a->started = 0;
+                return push_attempt_deadlines(m, r, a);
+        }
+        if (is(type, "ActivityFailed") || is(type, "ActivityTimedOut")) {
+                const json_t *next = json_object_get(rec, "next_attempt_at");
+                if (!(a = find_act(r, rstr(rec, "activity_id"))))
+                        return KEEL_OK;
+                if (json_is_integer(next)) {
+                        a->retry_at = (int64_t)json_integer_value(next);
+                        a->attempt_at = 0;
+                        return heap_push(m, a->retry_at, r, HK_RETRY, a->id,
+                                         a->attempt);
+                }
+                remove_act(r, a);
+                return KEEL_OK;
+        }
+        if (is(type, "ActivityCompleted")) {
+                if ((a = find_act(r, rstr(rec, "activity_id"))))
+                        remove_act(r, a);
+                return KEEL_OK;
+        }
+        if (is(type, "ActivityHeartbeatRecorded")) {
+                if (!(a = find_act(r, rstr(rec, "activity_id"))))
+                        return KEEL_OK;
+                a->last_hb_at = ts;
+                a->started = 1;
+                free(a->hb_details);
+                a->hb_details = strdup(rstr(rec, "details"));
+                if (a->hb_ms > 0)
+                        return heap_push(m, ts + a->hb_ms, r, HK_HB, a->id,
+                                         a->attempt);
+                return KEEL_OK;
+        }
+        if (is(type, "TimerStarted")) {
+                timer_t_ *t;
+                if (r->n_timers == r->cap_timers) {
+                        size_t cap = r->cap_timers ? r->cap_timers * 2 : 4;
+                        timer_t_ *nt = realloc(r->timers, cap * sizeof(*nt));
+                        if (!nt)
+                                return KEEL_ERR_NOMEM;
+                        r->timers = nt;
+                        r->cap_timers = cap;
+                }
+                t = &r->timers[r->n_timers++];
+                snprintf(t->id, sizeof(t->id), "%s", rstr(rec, "timer_id"));
+                t->fire_at = rint_(rec, "fire_at");
+                return heap_push(m, t->fire_at, r, HK_TIMER, t->id, 0);
+        }
+        if (is(type, "TimerFired") || is(type, "TimerCancelled")) {
+                timer_t_ *t = find_timer(r, rstr(rec, "timer_id"));
+                if (t)
+                        *t = r->timers[--r->n_timers];
+                return KEEL_OK;
+        }
+        if (is(type, "WorkflowCompleted"))
+                set_status(m, r, ST_COMPLETED);
+        else if (is(type, "WorkflowFailed"))
+                set_status(m, r, ST_FAILED);
+        else if (is(type, "WorkflowCancelled"))
+                set_status(m, r, ST_CANCELLED);
+        else if (is(type, "WorkflowTerminated"))
+                set_status(m, r, ST_TERMINATED);
+        else if (is(type, "NonDeterminismDetected") && is_open(r))
+                r->status = ST_BLOCKED;
+        if (!is_open(r)) {
+                /* A closed run has nothing pending. */
+                while (r->n_acts)
+                        remove_act(r, &r->acts[0]);
+                r->n_timers = 0;
+        }
+        return KEEL_OK;
+}
+
+/* A new event of `type` for r, stamped and applied; rec stolen. Also
+ * appended to out->history. */
+static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
+                int64_t now, keel__out_t *out)
+{
+        json_t *ev;
+        if (!rec)
+                return KEEL_ERR_NOMEM;
+        json_object_set_new(rec, "workflow_id", json_string(r->workflow_id));
+        json_object_set_new(rec, "run_id", json_string(r->run_id));
+        json_object_set_new(
+            rec, "seq",
+            json_integer((json_int_t)json_array_size(r->events) + 1));
+        json_object_set_new(rec, "epoch", json_integer(0));
+        json_object_set_new(rec, "ts", json_integer(now));
+        ev = keel__ev_new(type, rec);
+        if (!ev)
+                return KEEL_ERR_NOMEM;
+        if (json_array_append(out->history, ev)) {
+                json_decref(ev);
+                return KEEL_ERR_NOMEM;
+        }
+        m->st.events++;
+        return apply(m, r, ev);
+}
+
+/* The task for an activity's current attempt. */
+static int emit_task(keel__machine_t *m, run_t *r, act_t *a, int64_t now,
+                     keel__out_t *out)
+{
+        const json_t *s = keel__ev_rec(a->sched);
+        char key[512];
+        json_t *t;
+
+        snprintf(key, sizeof(key), "%s/%s", r->workflow_id, a->id);
+        t = json_pack(
+            "{ss ss ss ss ss ss si ss sI sO? sO? sO? sO? so sI sI}",
+            "workflow_id", r->workflow_id, "run_id", r->run_id, "activity_id",
+            a->id, "activity_type", rstr(s, "activity_type"), "task_queue",
+            rstr(s, "task_queue"), "input", rstr(s, "input"), "attempt",
+            a->attempt, "idempotency_key", key, "scheduled_at",
+            (json_int_t)a->scheduled_at, "schedule_to_start_ms",
+            json_object_get(s, "schedule_to_start_ms"), "start_to_close_ms",
+            json_object_get(s, "start_to_close_ms"), "schedule_to_close_ms",
+            json_object_get(s, "schedule_to_close_ms"), "heartbeat_ms",
+            json_object_get(s, "heartbeat_ms"), "heartbeat_details",
+            a->hb_details ? json_string(a->hb_details) : json_null(), "epoch",
+            (json_int_t)0, "ts", (json_int_t)now);
+        if (!t || json_array_append_new(out->tasks, t))
+                return KEEL_ERR_NOMEM;
+        m->st.tasks++;
+        return KEEL_OK;
+}
+
+static int reject(keel__machine_t *m, keel__out_t *out, const char *command,
+                  const json_t *rec, int err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static int reject(keel__machine_t *m, keel__out_t *out, const char *command,
+                  const json_t *rec, int err, const char *fmt, ...)
+{
+        char reason[512];
+        va_list ap;
+        json_t *j;
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+        m->st.rejected++;
+        j = json_pack("{ss ss ss ss ss}", "workflow_id",
+                      rstr(rec, "workflow_id"), "command_id",
+                      rstr(rec, "command_id"), "command", command, "error",
+                      keel_err_name(err), "reason", reason);
+        if (!j || json_array_append_new(out->rejects, j))
+                return KEEL_ERR_NOMEM;
+        return KEEL_OK;
+}
+
+/* ---- activation --------------------------------------------------------- */
+
+static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
+{
+        keel__history_t h = {r->workflow_id, r->run_id, r->events, r->new_from};
+        keel__activation_t act;
+        size_t i;
+        json_t *ev;
+        int rc;
+
+        if (!is_open(r))
+                return KEEL_OK;
+        m->st.activations++;
+        rc = keel__wf_activate(m->reg, &h, now, &act);
+        if (rc)
+                return rc;
+        if (act.status == KEEL__WF_ERROR)
+                keel_log(KEEL_LOG_WARN, "machine",
+                         "workflow_id=%s run_id=%s msg=\"cannot run: %s\"",
+                         r->workflow_id, r->run_id, act.message);
+        else if (act.status == KEEL__WF_BLOCKED &&
+                 json_array_size(act.new_events))
+                keel_log(KEEL_LOG_ERROR, "machine",
+                         "workflow_id=%s run_id=%s msg=\"blocked: %s\"",
+                         r->workflow_id, r->run_id, act.message);
+        if (r->status == ST_BLOCKED && act.status != KEEL__WF_BLOCKED &&
+            act.status != KEEL__WF_ERROR)
+                r->status = ST_RUNNING; /* fixed code took over */
+        json_array_foreach(act.new_events, i, ev)
+        {
+                const char *type = keel__ev_type(ev);
+                json_incref(ev);
+                if (json_array_append(out->history, ev) ||
+                    (rc = apply(m, r, ev))) {
+                        json_decref(ev);
+                        json_decref(act.new_events);
+                        return KEEL_ERR_NOMEM;
+                }
+                m->st.events++;
+                if (is(type, "ActivityScheduled")) {
+                        act_t *a =
+                            find_act(r, rstr(keel__ev_rec(ev), "activity_id"));
+                        if (a && (rc = emit_task(m, r, a, now, out))) {
+                                json_decref(act.new_events);
+                                return rc;
+                        }
+                }
+        }
+        json_decref(act.new_events);
+        r->new_from = (int64_t)json_array_size(r->events) + 1;
+        return KEEL_OK;
+}
+
+/* ---- retries ------------------------------------------------------------ */
+
+/* When the attempt after `a`'s current one is due, or 0 if no retry is
+ * allowed (attempts used up, past schedule-to-close). */
+static int64_t next_attempt_at(const act_t *a, int64_t now)
+{
+        const json_t *rp =
+            json_object_get(keel__ev_rec(a->sched), "retry_policy");
+        int64_t initial = opt_int(rp, "initial_interval_ms");
+        double coeff =
+            json_number_value(json_object_get(rp, "backoff_coefficient"));
+        int64_t maxi = opt_int(rp, "maximum_interval_ms");
+        int64_t maxa = opt_int(rp, "maximum_attempts");
+        double delay;
+        int64_t at;
+
+        if (initial <= 0)
+                initial = 1000;
+        if (coeff <= 0)
+                coeff = 2.0;
+        if (maxi <= 0)
+                maxi = 100 * initial;
+        if (maxa > 0 && a->attempt >= maxa)
+                return 0;
+        delay = (double)initial * pow(coeff, a->attempt - 1);
+        if (delay > (double)maxi)
+                delay = (double)maxi;
+        at = now + (int64_t)delay;
+        if (a->sctc_ms > 0 && at >= a->scheduled_at + a->sctc_ms)
+                return 0;
+        return at;
+}
+
+static int retryable_type(const act_t *a, const char *type)
+{
+        const json_t *rp =
+            json_object_get(keel__ev_rec(a->sched), "retry_policy");
+        size_t i;
+        const json_t *t;
+        json_array_foreach(json_object_get(rp, "non_retryable_error_types"), i,
+                           t)
+        {
+                if (!strcmp(json_string_value(t) ? json_string_value(t) : "",
+                            type))
+                        return 0;
+        }
+        return 1;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static const char *short_cmd(const char *type)
+{
+        return strncmp(type, I, strlen(I)) ? type : type + strlen(I);
+}
+
+/* A JSON text field must hold JSON. */
+static int json_text_ok(const json_t *rec, const char *k)
+{
+        const char *s = json_string_value(json_object_get(rec, k));
+        json_t *j;
+        if (!s)
+                return 1; /* absent or null: fine */
+        j = json_loads(s, JSON_DECODE_ANY, NULL);
+        json_decref(j);
+        return j != NULL;
+}
+
+/* Deterministic run ID from the workflow ID and the start command, so a
+ * start processed again after a crash makes the same run. */
+static void make_run_id(const char *workflow_id, const char *command_id,
+                        char out[37])
+{
+        char buf[1024];
+        uint32_t h[4];
+        for (int i = 0; i < 4; i++) {
+                snprintf(buf, sizeof(buf), "%d|%s|%s", i, workflow_id,
+                         command_id);
+                h[i] = (uint32_t)keel_murmur2(buf, strlen(buf));
+        }
+        snprintf(out, 37, "%08x-%04x-4%03x-%04x-%04x%08x", h[0], h[1] >> 16,
+                 h[1] & 0xfff, (h[2] >> 16 & 0x3fff) | 0x8000, h[2] & 0xffff,
+                 h[3]);
+}
+
+static int has_command_id(const run_t *r, const char *command_id)
+{
+        size_t i;
+        const json_t *ev;
+        if (!*command_id)
+                return 0;
+        json_array_foreach(r->events, i, ev)
+        {
+                if (!strcmp(keel__ev_str(ev, "command_id"), command_id))
+                        return 1;
+        }
+        return 0;
+}
+
+/* Signal-with-start: the start's signal, to run r. */
+static int start_signal(keel__machine_t *m, run_t *r, const json_t *rec,
+                        int64_t now, keel__out_t *out)
+{
+        return emit(
+            m, r, H "SignalReceived",
+            json_pack("{ss ss ss}", "signal_name", rstr(rec, "signal_name"),
+                      "payload",
+                      json_is_string(json_object_get(rec, "signal_payload"))
+                          ? rstr(rec, "signal_payload")
+                          : "null",
+                      "command_id", rstr(rec, "command_id")),
+            now, out);
+}
+
+static int cmd_start(keel__machine_t *m, const json_t *rec, int64_t now,
+                     keel__out_t *out)
+{
+        const char *wid = rstr(rec, "workflow_id");
+        const char *cid = rstr(rec, "command_id");
+        const char *type = rstr(rec, "workflow_type");
+        const char *reuse = rstr(rec, "id_reuse_policy");
+        int with_signal = json_is_string(json_object_get(rec, "signal_name"));
+        run_t *r = find_run(m, wid);
+        char run_id[37];
+        int rc;
+
+        if (!*type)
+                return reject(m, out, "StartWorkflow", rec,
+                              KEEL_ERR_INVALID_ARG, "no workflow_type");
+        if (!json_text_ok(rec, "input") || !json_text_ok(rec, "signal_payload"))
+                return reject(m, out, "StartWorkflow", rec,
+                              KEEL_ERR_INVALID_ARG, "input is not JSON");
+        if (r && *cid && !strcmp(r->start_command_id, cid))
+                return KEEL_OK; /* the same start, delivered again */
+        if (r && is_open(r)) {
+                if (strcmp(rstr(rec, "id_conflict_policy"), "USE_EXISTING"))
+                        return reject(m, out, "StartWorkflow", rec,
+                                      KEEL_ERR_ALREADY_STARTED,
+                                      "workflow %s is already running (run "
+                                      "%s)",
+                                      wid, r->run_id);
+                if (!with_signal || has_command_id(r, cid))
+                        return KEEL_OK;
+                rc = start_signal(m, r, rec, now, out);
+                return rc ? rc : activate(m, r, now, out);
+        }
+        if (r && !strcmp(reuse, "REJECT_DUPLICATE"))
+                return reject(m, out, "StartWorkflow", rec,
+                              KEEL_ERR_ALREADY_STARTED,
+                              "workflow %s already ran (run %s, %s) and the "
+                              "reuse policy is REJECT_DUPLICATE",
+                              wid, r->run_id, status_names[r->status]);
+        if (r && !strcmp(reuse, "ALLOW_DUPLICATE_FAILED_ONLY") &&
+            r->status == ST_COMPLETED)
+                return reject(m, out, "StartWorkflow", rec,
+                              KEEL_ERR_ALREADY_STARTED,
+                              "workflow %s completed (run %s) and the reuse "
+                              "policy is ALLOW_DUPLICATE_FAILED_ONLY",
+                              wid, r->run_id);
+        make_run_id(wid, cid, run_id);
+        r = new_run(m, wid, run_id, type, cid);
+        if (!r)
+                return KEEL_ERR_NOMEM;
+        rc = emit(
+            m, r, H "WorkflowStarted",
+            json_pack(
+                "{ss ss ss sO? sO? sO? sO? sn sO?}", "workflow_type", type,
+                "input",
+                json_is_string(json_object_get(rec, "input"))
+                    ? rstr(rec, "input")
+                    : "null",
+                "command_id", cid, "execution_timeout_ms",
+                json_object_get(rec, "execution_timeout_ms"), "run_timeout_ms",
+                json_object_get(rec, "run_timeout_ms"), "parent_workflow_id",
+                json_object_get(rec, "parent_workflow_id"), "parent_run_id",
+                json_object_get(rec, "parent_run_id"), "continued_from_run_id",
+                "search_attributes", json_object_get(rec, "search_attributes")),
+            now, out);
+        if (!rc && with_signal)
+                rc = start_signal(m, r, rec, now, out);
+        return rc ? rc : activate(m, r, now, out);
+}
+
+/* The open run a command addresses, or NULL after rejecting it. */
+static run_t *target(keel__machine_t *m, const char *command, const json_t *rec,
+                     keel__out_t *out, int *rc)
+{
+        run_t *r = find_run(m, rstr(rec, "workflow_id"));
+        const json_t *rid = json_object_get(rec, "run_id");
+        *rc = KEEL_OK;
+        if (!r || (json_is_string(rid) &&
+                   strcmp(json_string_value(rid), r->run_id))) {
+                *rc = reject(m, out, command, rec, KEEL_ERR_NOT_FOUND,
+                             "no run of workflow %s%s%s",
+                             rstr(rec, "workflow_id"),
+                             json_is_string(rid) ? " with run ID " : "",
+                             json_is_string(rid) ? json_string_value(rid) : "");
+                return NULL;
+        }
+        if (!is_open(r)) {
+                *rc = reject(m, out, command, rec, KEEL_ERR_NOT_FOUND,
+                             "workflow %s is %s", r->workflow_id,
+                             status_names[r->status]);
+                return NULL;
+        }
+        return r;
+}
+
+static int cmd_signal_cancel(keel__machine_t *m, const char *type,
+                             const json_t *rec, int64_t now, keel__out_t *out)
+{
+        const char *cmd = short_cmd(type);
+        int rc;
+        run_t *r = target(m, cmd, rec, out, &rc);
+        if (!r)
+                return rc;
+        if (has_command_id(r, rstr(rec, "command_id")))
+                return KEEL_OK; /* delivered again */
+        if (!strcmp(cmd, "SignalWorkflow")) {
+                if (!json_text_ok(rec, "payload"))
+                        return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
+                                      "payload is not JSON");
+                rc = emit(m, r, H "SignalReceived",
+                          json_pack("{ss ss ss}", "signal_name",
+                                    rstr(rec, "signal_name"), "payload",
+                                    rstr(rec, "payload"), "command_id",
+                                    rstr(rec, "command_id")),
+                          now, out);
+        } else if (!strcmp(cmd, "CancelWorkflow")) {
+                rc = emit(m, r, H "WorkflowCancelRequested",
+                          json_pack("{ss ss}", "reason", rstr(rec, "reason"),
+                                    "command_id", rstr(rec, "command_id")),
+                          now, out);
+        } else {
+                return emit(
+                    m, r, H "WorkflowTerminated",
+                    json_pack("{ss ss}", "reason", rstr(rec, "reason"),
+                              "details",
+                              json_is_string(json_object_get(rec, "details"))
+                                  ? rstr(rec, "details")
+                                  : "null"),
+                    now, out);
+        }
+        return rc ? rc : activate(m, r, now, out);
+}
+
+/* A worker's result, failure or heartbeat for the current attempt. */
+static int cmd_activity(keel__machine_t *m, const char *type, const json_t *rec,
+                        int64_t now, keel__out_t *out)
+{
+        const char *cmd = short_cmd(type);
+        run_t *r = find_run(m, rstr(rec, "workflow_id"));
+        act_t *a;
+        json_t *ev;
+        int rc;
+
+        if (!r || !is_open(r) || strcmp(r->run_id, rstr(rec, "run_id")) ||
+            !(a = find_act(r, rstr(rec, "activity_id"))) ||
+            a->attempt != (int)rint_(rec, "attempt") || !a->attempt_at) {
+                /* Late, duplicate or for an attempt no longer current: at
+                 * least once delivery, exactly one result. */
+                m->st.stale++;
+                return KEEL_OK;
+        }
+        if (!strcmp(cmd, "ActivityHeartbeat")) {
+                if (!json_text_ok(rec, "details"))
+                        return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
+                                      "details are not JSON");
+                return emit(m, r, H "ActivityHeartbeatRecorded",
+                            json_pack("{ss si ss}", "activity_id", a->id,
+                                      "attempt", a->attempt, "details",
+                                      rstr(rec, "details")),
+                            now, out);
+        }
+        if (!strcmp(cmd, "ActivityCompleted")) {
+                if (!json_text_ok(rec, "result"))
+                        return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
+                                      "result is not JSON");
+                rc = emit(m, r, H "ActivityCompleted",
+                          json_pack("{ss si ss}", "activity_id", a->id,
+                                    "attempt", a->attempt, "result",
+                                    rstr(rec, "result")),
+                          now, out);
+                return rc ? rc : activate(m, r, now, out);
+        }
+        {
+                const json_t *f = json_object_get(rec, "failure");
+                int64_t next = 0;
+                json_t *fj;
+                if (!json_text_ok(f, "details"))
+                        return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
+                                      "failure details are not JSON");
+                if (!json_is_true(json_object_get(f, "non_retryable")) &&
+                    retryable_type(a, rstr(f, "type")))
+                        next = next_attempt_at(a, now);
+                fj = json_pack(
+                    "{ss ss ss sb}", "type", rstr(f, "type"), "message",
+                    rstr(f, "message"), "details",
+                    json_is_string(json_object_get(f, "details"))
+                        ? rstr(f, "details")
+                        : "null",
+                    "non_retryable",
+                    json_is_true(json_object_get(f, "non_retryable")));
+                ev = json_pack("{ss si so so}", "activity_id", a->id, "attempt",
+                               a->attempt, "failure", fj, "next_attempt_at",
+                               next ? json_integer(next) : json_null());
+                if ((rc = emit(m, r, H "ActivityFailed", ev, now, out)))
+                        return rc;
+                return next ? KEEL_OK : activate(m, r, now, out);
+        }
+}
+
+int keel__machine_command(keel__machine_t *m, const char *type,
+                          const json_t *rec, int64_t now, keel__out_t *out)
+{
+        const char *cmd;
+        if (!type || strncmp(type, I, strlen(I)) || !json_is_object(rec) ||
+            !*rstr(rec, "workflow_id"))
+                return KEEL_ERR_INVALID_ARG;
+        cmd = short_cmd(type);
+        m->st.commands++;
+        if (!strcmp(cmd, "StartWorkflow"))
+                return cmd_start(m, rec, now, out);
+        if (!strcmp(cmd, "SignalWorkflow") || !strcmp(cmd, "CancelWorkflow") ||
+            !strcmp(cmd, "TerminateWorkflow"))
+                return cmd_signal_cancel(m, type, rec, now, out);
+        if (!strcmp(cmd, "ActivityCompleted") ||
+            !strcmp(cmd, "ActivityFailed") || !strcmp(cmd, "ActivityHeartbeat"))
+                return cmd_activity(m, type, rec, now, out);
+        m->st.commands--;
+        return KEEL_ERR_INVALID_ARG;
+}
+
+/* ---- time --------------------------------------------------------------- */
+
+static const char *const timeout_names[] = {[HK_STS] = "SCHEDULE_TO_START",
+                                            [HK_STC] = "START_TO_CLOSE",
+                                            [HK_SCTC] = "SCHEDULE_TO_CLOSE",
+                                            [HK_HB] = "HEARTBEAT"};
+
+/* Is heap entry e still what the state says is due? */
+static int still_due(run_t *r, const hent_t *e, act_t **ap)
+{
+        act_t *a;
+        timer_t_ *t;
+        if (!is_open(r))
+                return 0;
+        if (e->kind == HK_TIMER)
+                return (t = find_timer(r, e->id)) && t->fire_at == e->due;
+        if (!(a = find_act(r, e->id)))
+                return 0;
+        *ap = a;
+        switch (e->kind) {
+        case HK_RETRY:
+                return a->retry_at == e->due;
+        case HK_STC:
+                return a->attempt_at && a->attempt == e->attempt &&
+                       a->attempt_at + a->stc_ms == e->due;
+        case HK_STS:
+                return a->attempt_at && !a->started &&
+                       a->attempt == e->attempt &&
+                       a->attempt_at + a->sts_ms == e->due;
+        case HK_HB:
+                return a->attempt_at && a->attempt == e->attempt &&
+                       a->last_hb_at + a->hb_ms == e->due;
+        case HK_SCTC:
+                return a->scheduled_at + a->sctc_ms == e->due;
+        }
+        return 0;
+}
+
+static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
+                keel__out_t *out)
+{
+        run_t *r = e->run;
+        act_t *a = NULL;
+        int rc;
+
+        if (!still_due(r, e, &a))
+                return KEEL_OK;
+        if (e->kind == HK_TIMER) {
+                rc = emit(m, r, H "TimerFired",
+                          json_pack("{ss}", "timer_id", e->id), now, out);
+                return rc ? rc : activate(m, r, now, out);
+        }
+        if (e->kind == HK_RETRY) {
+                rc = emit(m, r, H "ActivityRetried",
+                          json_pack("{ss si}", "activity_id", a->id, "attempt",
+                                    a->attempt + 1),
+                          now, out);
+                if (rc || !(a = find_act(r, e->id)))
+                        return rc;
+                return emit_task(m, r, a, now, out);
+        }
+        {
+                int64_t next = e->kind == HK_SCTC ? 0 : next_attempt_at(a, now);
+                rc = emit(m, r, H "ActivityTimedOut",
+                          json_pack("{ss si ss so}", "activity_id", a->id,
+                                    "attempt", a->attempt, "timeout_type",
+                                    timeout_names[e->kind], "next_attempt_at",
+                                    next ? json_integer(next) : json_null()),
+                          now, out);
+                return rc || next ? rc : activate(m, r, now, out);
+        }
+}
+
+int keel__machine_tick(keel__machine_t *m, int64_t now, keel__out_t *out)
+{
+        while (m->nheap && m->heap[0].due <= now) {
+                hent_t e = heap_pop(m);
+                int rc = fire(m, &e, now, out);
+                if (rc)
+                        return rc;
+        }
+        return KEEL_OK;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
+                          size_t errstr_size)
+{
+        const char *type = keel__ev_type(ev);
+        const json_t *rec = keel__ev_rec(ev);
+        const char *wid = rstr(rec, "workflow_id");
+        const char *rid = rstr(rec, "run_id");
+        int64_t seq = rint_(rec, "seq");
+        run_t *r = find_run(m, wid);
+        json_t *copy;
+
+        if (is(type, "WorkflowStarted")) {
+                if (r && !strcmp(r->run_id, rid))
+                        return KEEL_OK; /* applied already */
+                r = new_run(m, wid, rid, rstr(rec, "workflow_type"),
+                            rstr(rec, "command_id"));
+                if (!r)
+                        return KEEL_ERR_NOMEM;
+        } else if (!r || strcmp(r->run_id, rid)) {
+                snprintf(errstr, errstr_size,
+                         "event %s seq %lld of %s run %s: no such run", type,
+                         (long long)seq, wid, rid);
+                return KEEL_ERR_CORRUPT;
+        }
+        if (seq <= (int64_t)json_array_size(r->events))
+                return KEEL_OK; /* applied already */
+        if (seq != (int64_t)json_array_size(r->events) + 1) {
+                snprintf(errstr, errstr_size,
+                         "event %s of %s run %s has seq %lld, expected %lld",
+                         type, wid, rid, (long long)seq,
+                         (long long)json_array_size(r->events) + 1);
+                return KEEL_ERR_CORRUPT;
+        }
+        copy = json_deep_copy(ev);
+        if (!copy)
+                return KEEL_ERR_NOMEM;
+        r->new_from = seq + 1;
+        return apply(m, r, copy);
+}
+
+int keel__machine_resume(keel__machine_t *m, int64_t now, keel__out_t *out)
+{
+        for (size_t i = 0; i < m->nbuckets; i++)
+                for (run_t *r = m->buckets[i]; r; r = r->next) {
+                        int rc;
+                        if (r->status != ST_BLOCKED &&
+                            !(is_open(r) && json_array_size(r->events) == 1))
+                                continue;
+                        if ((rc = activate(m, r, now, out)))
+                                return rc;
+                }
+        return KEEL_OK;
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+static void info_of(const run_t *r, keel__run_info_t *info)
+{
+        info->workflow_id = r->workflow_id;
+        info->run_id = r->run_id;
+        info->type = r->type;
+        info->status = status_names[r->status];
+        info->events = r->events;
+        info->pending_activities = r->n_acts;
+        info->pending_timers = r->n_timers;
+}
+
+int keel__machine_run(keel__machine_t *m, const char *workflow_id,
+                      keel__run_info_t *info)
+{
+        run_t *r = find_run(m, workflow_id);
+        if (!r)
+                return KEEL_ERR_NOT_FOUND;
+        info_of(r, info);
+        return KEEL_OK;
+}
+
+void keel__machine_foreach(keel__machine_t *m,
+                           void (*fn)(const keel__run_info_t *info,
+                                      void *opaque),
+                           void *opaque)
+{
+        keel__run_info_t info;
+        for (size_t i = 0; i < m->nbuckets; i++)
+                for (run_t *r = m->buckets[i]; r; r = r->next) {
+                        info_of(r, &info);
+                        fn(&info, opaque);
+                }
+}

@@ -1,0 +1,103 @@
+/*
+ * machine_int.h: the workflows of one partition as a state machine, with
+ * no Kafka in it. Inbox commands and the passing of time go in; history
+ * events to append, activity tasks to send and refused commands come out.
+ * The orchestrator wraps it in Kafka transactions; the test environment
+ * drives it with fake activities and a virtual clock; restore feeds it the
+ * recorded history back.
+ *
+ * Everything it derives (pending activities, deadlines, timers) comes from
+ * the history events and their timestamps, so a machine restored from
+ * history is in the same state as the one that wrote it.
+ */
+#ifndef KEEL_MACHINE_INT_H
+#define KEEL_MACHINE_INT_H
+
+#include "workflow_int.h"
+
+#include <stdint.h>
+
+typedef struct keel__out_s {
+        json_t *history; /* events {"type","record"}, in the order to write */
+        json_t *tasks;   /* ActivityTask records */
+        json_t *rejects; /* {"workflow_id","command_id","command","error",
+                            "reason"}: commands refused */
+} keel__out_t;
+
+/* Empty arrays; KEEL_ERR_NOMEM. */
+int keel__out_init(keel__out_t *out);
+/* Empty the arrays again. */
+void keel__out_reset(keel__out_t *out);
+void keel__out_destroy(keel__out_t *out);
+
+typedef struct keel__machine_s keel__machine_t;
+
+/* A machine running the workflow types of reg (borrowed). */
+keel__machine_t *keel__machine_new(const keel_registry_t *reg);
+void keel__machine_destroy(keel__machine_t *m);
+
+/*
+ * Apply one inbox command: its schema name (keel.inbox.*) and decoded
+ * record, at time now (ms). What it causes is appended to out.
+ * KEEL_ERR_INVALID_ARG for a record that is not an inbox command (the
+ * caller dead-letters it); KEEL_ERR_NOMEM.
+ */
+int keel__machine_command(keel__machine_t *m, const char *type,
+                          const json_t *rec, int64_t now, keel__out_t *out);
+
+/* Fire every timer, timeout and retry due at or before now. */
+int keel__machine_tick(keel__machine_t *m, int64_t now, keel__out_t *out);
+
+/* When the next timer, timeout or retry is due (INT64_MAX: none). */
+int64_t keel__machine_next_due(keel__machine_t *m);
+
+/*
+ * Restore: apply a history event recorded earlier, without running any
+ * workflow code. Events already applied (by seq) are skipped. Returns
+ * KEEL_OK, or KEEL_ERR_CORRUPT for an event that does not fit (a gap in
+ * seq, an unknown run) with the reason in errstr; the event is skipped.
+ */
+int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
+                          size_t errstr_size);
+
+/* After restore: run again the workflows that were blocked by
+ * non-determinism (the code may have been fixed) or never ran. */
+int keel__machine_resume(keel__machine_t *m, int64_t now, keel__out_t *out);
+
+/* What the machine knows of a workflow's latest run. */
+typedef struct keel__run_info_s {
+        const char *workflow_id;
+        const char *run_id;
+        const char *type;
+        const char *status;   /* running, blocked, completed, failed,
+                                 cancelled, terminated */
+        const json_t *events; /* its history */
+        size_t pending_activities;
+        size_t pending_timers;
+} keel__run_info_t;
+
+/* KEEL_OK with *info (borrowed; valid until the machine changes), or
+ * KEEL_ERR_NOT_FOUND. */
+int keel__machine_run(keel__machine_t *m, const char *workflow_id,
+                      keel__run_info_t *info);
+
+/* Call fn for every workflow's latest run. */
+void keel__machine_foreach(keel__machine_t *m,
+                           void (*fn)(const keel__run_info_t *info,
+                                      void *opaque),
+                           void *opaque);
+
+/* Counters since the machine was made. */
+typedef struct keel__machine_stats_s {
+        uint64_t commands;    /* inbox commands applied */
+        uint64_t events;      /* history events produced */
+        uint64_t tasks;       /* activity tasks produced */
+        uint64_t stale;       /* results for attempts no longer current */
+        uint64_t rejected;    /* commands refused */
+        uint64_t activations; /* workflow code runs */
+        size_t open;          /* open runs */
+} keel__machine_stats_t;
+
+void keel__machine_stats(const keel__machine_t *m, keel__machine_stats_t *st);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * testenv.c: the in-process test environment (keel/testing.h): the
+ * partition state machine driven by a virtual clock, with activities run
+ * inline as soon as their tasks come out.
+ */
+#include "keel/testing.h"
+
+#include "activity_int.h"
+#include "machine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_START_MS 1767225600000LL /* 2026-01-01T00:00:00Z */
+#define MAX_STEPS        10000000
+
+typedef struct handler_s {
+        char *name;
+        keel_activity_fn_t fn;
+        void *opaque;
+} handler_t;
+
+struct keel_testenv_s {
+        keel__machine_t *m;
+        keel__out_t out;
+        int64_t now;
+        handler_t *handlers;
+        size_t n_handlers;
+        json_t *calls;   /* [{"name":..,"input":..}] */
+        json_t *pending; /* tasks not yet run */
+        unsigned long cmd_counter;
+};
+
+keel_testenv_t *keel_testenv_new(const keel_registry_t *reg, int64_t start_ms)
+{
+        keel_testenv_t *env = calloc(1, sizeof(*env));
+        if (!env)
+                return NULL;
+        env->m = keel__machine_new(reg);
+        env->calls = json_array();
+        env->pending = json_array();
+        if (!env->m || !env->calls || !env->pending ||
+            keel__out_init(&env->out)) {
+                keel_testenv_destroy(env);
+                return NULL;
+        }
+        env->now = start_ms ? start_ms : DEFAULT_START_MS;
+        return env;
+}
+
+void keel_testenv_destroy(keel_testenv_t *env)
+{
+        if (!env)
+                return;
+        keel__machine_destroy(env->m);
+        keel__out_destroy(&env->out);
+        for (size_t i = 0; i < env->n_handlers; i++)
+                free(env->handlers[i].name);
+        free(env->handlers);
+        json_decref(env->calls);
+        json_decref(env->pending);
+        free(env);
+}
+
+int keel_testenv_register_activity(keel_testenv_t *env, const char *name,
+                                   keel_activity_fn_t fn, void *opaque)
+{
+        handler_t *h;
+        for (size_t i = 0; i < env->n_handlers; i++) {
+                if (!strcmp(env->handlers[i].name, name)) {
+                        /* a later registration replaces the earlier */
+                        env->handlers[i].fn = fn;
+                        env->handlers[i].opaque = opaque;
+                        return KEEL_OK;
+                }
+        }
+        h = realloc(env->handlers, (env->n_handlers + 1) * sizeof(*h));
+        if (!h)
+                return KEEL_ERR_NOMEM;
+        env->handlers = h;
+        h[env->n_handlers].name = strdup(name);
+        h[env->n_handlers].fn = fn;
+        h[env->n_handlers].opaque = opaque;
+        if (!h[env->n_handlers].name)
+                return KEEL_ERR_NOMEM;
+        env->n_handlers++;
+        return KEEL_OK;
+}
+
+/* Move what the machine produced into the pending tasks. */
+static int collect(keel_testenv_t *env, int *rejected_err)
+{
+        size_t i;
+        json_t *t;
+        json_array_foreach(env->out.tasks, i, t)
+        {
+                if (json_array_append(env->pending, t))
+                        return KEEL_ERR_NOMEM;
+        }
+        if (rejected_err && json_array_size(env->out.rejects)) {
+                const char *e = json_string_value(json_object_get(
+                    json_array_get(env->out.rejects, 0), "error"));
+                *rejected_err = e && !strcmp(e, "KEEL_ERR_ALREADY_STARTED")
+                                    ? KEEL_ERR_ALREADY_STARTED
+                                : e && !strcmp(e, "KEEL_ERR_NOT_FOUND")
+                                    ? KEEL_ERR_NOT_FOUND
+                                    : KEEL_ERR_INVALID_ARG;
+        }
+        keel__out_reset(&env->out);
+        return KEEL_OK;
+}
+
+static int command(keel_testenv_t *env, const char *type, json_t *rec)
+{
+        int rc, rej = KEEL_OK;
+        char cid[32];
+        if (!rec)
+                return KEEL_ERR_NOMEM;
+        snprintf(cid, sizeof(cid), "test-%lu", ++env->cmd_counter);
+        json_object_set_new(rec, "command_id", json_string(cid));
+        json_object_set_new(rec, "ts", json_integer(env->now));
+        rc = keel__machine_command(env->m, type, rec, env->now, &env->out);
+        json_decref(rec);
+        if (!rc)
+                rc = collect(env, &rej);
+        return rc ? rc : rej;
+}
+
+static char *text(json_t *j)
+{
+        char *s =
+            json_dumps(j ? j : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(j);
+        return s;
+}
+
+int keel_testenv_start(keel_testenv_t *env, const char *id, const char *type,
+                       json_t *input)
+{
+        char *in = text(input);
+        int rc =
+            command(env, "keel.inbox.StartWorkflow",
+                    json_pack("{ss ss ss}", "workflow_id", id, "workflow_type",
+                              type, "input", in ? in : "null"));
+        free(in);
+        return rc;
+}
+
+int keel_testenv_signal(keel_testenv_t *env, const char *id, const char *name,
+                        json_t *payload)
+{
+        char *p = text(payload);
+        int rc =
+            command(env, "keel.inbox.SignalWorkflow",
+                    json_pack("{ss ss ss}", "workflow_id", id, "signal_name",
+                              name, "payload", p ? p : "null"));
+        free(p);
+        return rc;
+}
+
+int keel_testenv_cancel(keel_testenv_t *env, const char *id, const char *reason)
+{
+        return command(env, "keel.inbox.CancelWorkflow",
+                       json_pack("{ss ss}", "workflow_id", id, "reason",
+                                 reason ? reason : ""));
+}
+
+int keel_testenv_terminate(keel_testenv_t *env, const char *id,
+                           const char *reason)
+{
+        return command(env, "keel.inbox.TerminateWorkflow",
+                       json_pack("{ss ss}", "workflow_id", id, "reason",
+                                 reason ? reason : ""));
+}
+
+static const handler_t *find_handler(const keel_testenv_t *env,
+                                     const char *name)
+{
+        for (size_t i = 0; i < env->n_handlers; i++)
+                if (!strcmp(env->handlers[i].name, name))
+                        return &env->handlers[i];
+        return NULL;
+}
+
+static int heartbeat(void *opaque, const json_t *task, const json_t *details)
+{
+        keel_testenv_t *env = opaque;
+        char *d = json_dumps(details, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_t *rec = json_pack(
+            "{ss ss sI sO sO sO ss}", "workflow_id",
+            json_string_value(json_object_get(task, "workflow_id")),
+            "command_id", "hb", "ts", (json_int_t)env->now, "run_id",
+            json_object_get(task, "run_id"), "activity_id",
+            json_object_get(task, "activity_id"), "attempt",
+            json_object_get(task, "attempt"), "details", d ? d : "null");
+        int rc;
+        free(d);
+        if (!rec)
+                return KEEL_ERR_NOMEM;
+        rc = keel__machine_command(env->m, "keel.inbox.ActivityHeartbeat", rec,
+                                   env->now, &env->out);
+        json_decref(rec);
+        return rc ? rc : collect(env, NULL);
+}
+
+static int run_task(keel_testenv_t *env, json_t *task)
+{
+        const char *name =
+            json_string_value(json_object_get(task, "activity_type"));
+        const handler_t *h = find_handler(env, name ? name : "");
+        json_t *input =
+            json_loads(json_string_value(json_object_get(task, "input")),
+                       JSON_DECODE_ANY, NULL);
+        const char *type;
+        json_t *rec;
+        int rc;
+
+        json_array_append_new(env->calls,
+                              json_pack("{ss so}", "name", name ? name : "",
+                                        "input", input ? input : json_null()));
+        rc = keel__activity_run(h ? h->fn : NULL, h ? h->opaque : NULL, task,
+                                "testenv", env->now, heartbeat, env, &type,
+                                &rec);
+        if (rc || !rec)
+                return rc;
+        rc = keel__machine_command(env->m, type, rec, env->now, &env->out);
+        json_decref(rec);
+        return rc ? rc : collect(env, NULL);
+}
+
+int keel_testenv_run_until(keel_testenv_t *env, int64_t until_ms)
+{
+        for (long step = 0; step < MAX_STEPS; step++) {
+                int64_t due;
+                int rc;
+                if (json_array_size(env->pending)) {
+                        json_t *task =
+                            json_incref(json_array_get(env->pending, 0));
+                        json_array_remove(env->pending, 0);
+                        rc = run_task(env, task);
+                        json_decref(task);
+                        if (rc)
+                                return rc;
+                        continue;
+                }
+                due = keel__machine_next_due(env->m);
+                if (due == INT64_MAX || due > until_ms) {
+                        if (until_ms != INT64_MAX && until_ms > env->now)
+                                env->now = until_ms;
+                        return KEEL_OK;
+                }
+                if (due > env->now)
+                        env->now = due;
+                if ((rc = keel__machine_tick(env->m, env->now, &env->out)) ||
+                    (rc = collect(env, NULL)))
+                        return rc;
+        }
+        return KEEL_ERR_TIMEOUT;
+}
+
+int keel_testenv_run(keel_testenv_t *env)
+{
+        return keel_testenv_run_until(env, INT64_MAX);
+}
+
+int64_t keel_testenv_now(const keel_testenv_t *env)
+{
+        return env->now;
+}
+
+const char *keel_testenv_status(keel_testenv_t *env, const char *id)
+{
+        keel__run_info_t info;
+        return keel__machine_run(env->m, id, &info) ? NULL : info.status;
+}
+
+const json_t *keel_testenv_history(keel_testenv_t *env, const char *id)
+{
+        keel__run_info_t info;
+        return keel__machine_run(env->m, id, &info) ? NULL : info.events;
+}
+
+json_t *keel_testenv_result(keel_testenv_t *env, const char *id)
+{
+        const json_t *h = keel_testenv_history(env, id);
+        const json_t *last = json_array_get(h, json_array_size(h) - 1);
+        if (!last || strcmp(json_string_value(json_object_get(last, "type")),
+                            "keel.history.WorkflowCompleted"))
+                return NULL;
+        return json_loads(json_string_value(json_object_get(
+                              json_object_get(last, "record"), "result")),
+                          JSON_DECODE_ANY, NULL);
+}
+
+size_t keel_testenv_calls(const keel_testenv_t *env, const char *name)
+{
+        size_t i, n = 0;
+        const json_t *c;
+        json_array_foreach(env->calls, i, c)
+        {
+                if (!strcmp(json_string_value(json_object_get(c, "name")),
+                            name))
+                        n++;
+        }
+        return n;
+}
+
+const json_t *keel_testenv_call_input(const keel_testenv_t *env,
+                                      const char *name, size_t idx)
+{
+        size_t i, n = 0;
+        const json_t *c;
+        json_array_foreach(env->calls, i, c)
+        {
+                if (strcmp(json_string_value(json_object_get(c, "name")), name))
+                        continue;
+                if (n++ == idx)
+                        return json_object_get(c, "input");
+        }
+        return NULL;
+}

@@ -1,0 +1,66 @@
+/*
+ * workflow_int.h: the replay engine behind keel/workflow.h, shared by the
+ * orchestrator, the test environment and the replayer.
+ *
+ * An activation runs a workflow function from the start against its
+ * recorded history (events in seq order, each {"type": schema name,
+ * "record": {...}} as keel_codec_decode gives them) and returns the new
+ * history events its code issued: ActivityScheduled, TimerStarted,
+ * TimerCancelled, MarkerRecorded and the closing event. Recorded results
+ * are returned to the code; the first wait with no result suspends it.
+ */
+#ifndef KEEL_WORKFLOW_INT_H
+#define KEEL_WORKFLOW_INT_H
+
+#include "keel/workflow.h"
+
+typedef struct keel__history_s {
+        const char *workflow_id;
+        const char *run_id;
+        const json_t *events; /* array; events[i] has seq i + 1 */
+        /* Seq of the first event added since the last activation, so logs
+         * are printed once; 0: everything is old (a pure replay). */
+        int64_t first_new_seq;
+} keel__history_t;
+
+typedef enum keel__wf_status_e {
+        KEEL__WF_SUSPENDED, /* waiting for something */
+        KEEL__WF_COMPLETED,
+        KEEL__WF_FAILED,
+        KEEL__WF_CANCELLED,
+        KEEL__WF_BLOCKED, /* non-determinism: not failed, waits for a fix */
+        KEEL__WF_ERROR,   /* could not run: unknown type, bad history */
+} keel__wf_status_t;
+
+typedef struct keel__activation_s {
+        keel__wf_status_t status;
+        /* New events, same shape as history, with workflow_id, run_id, seq
+         * and ts set; epoch 0 (the writer sets it). Caller decrefs. */
+        json_t *new_events;
+        char message[1024]; /* why, for BLOCKED and ERROR */
+} keel__activation_t;
+
+/*
+ * Run one activation of the workflow whose history is h. now_ms stamps the
+ * new events. Returns KEEL_OK with *out filled (out->new_events set, maybe
+ * empty), or KEEL_ERR_NOMEM. A replay mismatch is KEEL_OK with status
+ * KEEL__WF_BLOCKED and a NonDeterminismDetected event (unless the same one
+ * is already the last of its kind in h).
+ */
+int keel__wf_activate(const keel_registry_t *reg, const keel__history_t *h,
+                      int64_t now_ms, keel__activation_t *out);
+
+/* The registered function of a type, or NULL. */
+keel_workflow_fn_t keel__registry_find(const keel_registry_t *reg,
+                                       const char *type);
+
+/* Shorthands over {"type":..,"record":..} event objects. */
+const char *keel__ev_type(const json_t *ev);
+const json_t *keel__ev_rec(const json_t *ev);
+const char *keel__ev_str(const json_t *ev, const char *field);
+int64_t keel__ev_int(const json_t *ev, const char *field);
+
+/* A new {"type": type, "record": rec} (rec stolen). */
+json_t *keel__ev_new(const char *type, json_t *rec);
+
+#endif
