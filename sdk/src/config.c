@@ -36,6 +36,14 @@ static const struct {
     {"metrics.listen", T_STRING, "127.0.0.1:0", NULL, 0, 0},
     {"http.listen", T_STRING, "127.0.0.1:8080", NULL, 0, 0},
     {"timeout.ms", T_INT, "30000", NULL, 1, 3600000},
+    /* orchestrator */
+    {"workflows", T_STRING, "", NULL, 0, 0},
+    {"batch.max.commands", T_INT, "500", NULL, 1, 100000},
+    {"batch.max.ms", T_INT, "5", NULL, 0, 10000},
+    /* workers */
+    {"worker.concurrency", T_INT, "8", NULL, 1, 4096},
+    {"worker.grace.ms", T_INT, "30000", NULL, 0, 3600000},
+    {"worker.id", T_STRING, "", NULL, 0, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
