@@ -1,41 +1,110 @@
 /*
  * main.c: keel-orchestrator, the daemon that owns keel.inbox/keel.history
  * partitions, replays workflows and emits their commands in Kafka
- * transactions (DESIGN.md, "Orchestrator: exactly once").
- *
- * For now it parses its options, connects, checks keel's topics and runs
- * until SIGINT/SIGTERM; the partition processors come next.
+ * transactions (DESIGN.md, "Orchestrator: exactly once"). Workflow code
+ * comes from modules (--workflows lib.so).
  */
 #include "app.h"
 #include "keel/log.h"
+#include "orch.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char usage[] =
     "Usage: keel-orchestrator [OPTIONS]\n"
     "Run keel's orchestrator: replay workflows from keel.history and process\n"
-    "commands from keel.inbox, exactly once, until SIGINT or "
-    "SIGTERM.\n\n" KEEL_APP_COMMON_HELP;
+    "commands from keel.inbox, exactly once, until SIGINT or SIGTERM.\n\n"
+    "  --workflows LIB.so  load workflow code (repeatable; also the\n"
+    "                      'workflows' setting, comma-separated)\n"
+    "  --metrics-port-file F  write the metrics port to F once "
+    "serving\n" KEEL_APP_COMMON_HELP;
 
 int main(int argc, char **argv)
 {
+        static const struct option opts[] = {
+            {"workflows", required_argument, NULL, 'w'},
+            {"metrics-port-file", required_argument, NULL, 'm'},
+            KEEL_APP_COMMON_LONG,
+            {NULL, 0, NULL, 0}};
         keel_app_t app;
+        keel_registry_t *reg;
+        orch_t o;
+        char err[1024], mods[4096] = "";
+        const char *port_file = NULL;
+        int64_t v;
         int32_t partitions;
-        int rc, sig;
+        void *metrics;
+        int opt, rc, port;
 
         keel__app_init(&app, "keel-orchestrator");
-        keel__app_parse(&app, argc, argv, usage);
+        while ((opt = getopt_long(argc, argv, KEEL_APP_COMMON_SHORT, opts,
+                                  NULL)) != -1) {
+                if (keel__app_option(&app, opt, optarg, usage))
+                        continue;
+                if (opt == 'w') {
+                        size_t l = strlen(mods);
+                        snprintf(mods + l, sizeof(mods) - l, "%s%s",
+                                 l ? "," : "", optarg);
+                } else if (opt == 'm') {
+                        port_file = optarg;
+                } else {
+                        fputs(usage, stderr);
+                        keel__app_destroy(&app);
+                        return KEEL_EXIT_USAGE;
+                }
+        }
+        keel__app_configure(&app);
         keel__app_block_signals();
+
+        reg = keel_registry_new();
+        if (!reg)
+                return KEEL_EXIT_FAILURE;
+        {
+                const char *cfg_mods = keel_config_get(app.cfg, "workflows");
+                size_t l = strlen(mods);
+                if (cfg_mods && *cfg_mods)
+                        snprintf(mods + l, sizeof(mods) - l, "%s%s",
+                                 l ? "," : "", cfg_mods);
+        }
+        if (orch_modules_load(reg, mods, err, sizeof(err))) {
+                fprintf(stderr, "keel-orchestrator: %s\n", err);
+                keel_registry_destroy(reg);
+                keel__app_destroy(&app);
+                return KEEL_EXIT_USAGE;
+        }
         rc = keel__app_check_cluster(&app, "orchestrator", &partitions);
         if (rc) {
+                keel_registry_destroy(reg);
                 keel__app_destroy(&app);
                 return rc;
         }
+
+        memset(&o, 0, sizeof(o));
+        o.cfg = app.cfg;
+        o.reg = reg;
+        o.partitions = partitions;
+        keel_config_get_int(app.cfg, "batch.max.commands", &v);
+        o.batch_max = (int)v;
+        keel_config_get_int(app.cfg, "batch.max.ms", &v);
+        o.batch_ms = (int)v;
+        metrics = orch_metrics_start(
+            &o, keel_config_get(app.cfg, "metrics.listen"), &port);
+        if (metrics && port_file) {
+                FILE *f = fopen(port_file, "w");
+                if (f) {
+                        fprintf(f, "%d\n", port);
+                        fclose(f);
+                }
+        }
         keel_log(KEEL_LOG_INFO, "orchestrator",
-                 "msg=started bootstrap=%s partitions=%d",
-                 keel_config_get(app.cfg, "bootstrap"), partitions);
-        sig = keel__app_wait_signal(-1);
-        keel_log(KEEL_LOG_INFO, "orchestrator", "msg=stopped signal=%d", sig);
+                 "msg=started bootstrap=%s partitions=%d metrics_port=%d",
+                 keel_config_get(app.cfg, "bootstrap"), partitions, port);
+        rc = orch_run(&o);
+        orch_metrics_stop(metrics);
+        keel_log(KEEL_LOG_INFO, "orchestrator", "msg=stopped");
+        keel_registry_destroy(reg);
         keel__app_destroy(&app);
-        return KEEL_EXIT_OK;
+        return rc ? KEEL_EXIT_FAILURE : KEEL_EXIT_OK;
 }

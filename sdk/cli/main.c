@@ -20,6 +20,7 @@ static const char usage[] =
     "  codec         encode JSON to a keel record, or decode one to JSON\n"
     "  partition     the partition of a workflow ID\n"
     "  config        show the effective configuration and where it came from\n"
+    "  workflow      start, signal, cancel or terminate a workflow\n"
     "\n"
     "Run 'keel COMMAND --help' for a command's options.\n"
     "  -h, --help     this help\n"
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
             {"dev-broker", keel_cli_dev_broker}, {"topics", keel_cli_topics},
             {"schema", keel_cli_schema},         {"codec", keel_cli_codec},
             {"partition", keel_cli_partition},   {"config", keel_cli_config},
+            {"workflow", keel_cli_workflow},
         };
 
         if (argc < 2) {

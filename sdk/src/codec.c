@@ -421,9 +421,9 @@ static int oom(dec_t *d)
         return fail(d->errstr, d->errsize, KEEL_ERR_NOMEM, "out of memory");
 }
 
-/* Bytes to a JSON string of code points 0-255. */
-static json_t *latin1_string(const unsigned char *p, size_t n)
+json_t *keel_codec_bytes(const void *bytes, size_t n)
 {
+        const unsigned char *p = bytes;
         char *s = malloc(2 * n + 1);
         size_t k = 0;
         json_t *j;
@@ -590,14 +590,14 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
         case KEEL__AV_BYTES:
                 if ((rc = get_len(d, 1, &n, "bytes length")))
                         return rc;
-                *out = latin1_string(d->p, n);
+                *out = keel_codec_bytes(d->p, n);
                 d->p += n;
                 break;
         case KEEL__AV_FIXED:
                 if ((size_t)(d->end - d->p) < t->size)
                         return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
                                     "record ends inside a fixed");
-                *out = latin1_string(d->p, t->size);
+                *out = keel_codec_bytes(d->p, t->size);
                 d->p += t->size;
                 break;
         case KEEL__AV_ENUM:
@@ -796,4 +796,20 @@ int keel_codec_decode(const void *buf, size_t len, const char **type,
         if (!rc)
                 *type = reader->fullname;
         return rc;
+}
+
+json_t *keel_codec_dead_letter(const char *source_topic, int32_t partition,
+                               int64_t offset, const void *key, size_t key_len,
+                               const void *value, size_t value_len,
+                               const char *error, const char *reason,
+                               const char *component, int64_t ts_ms)
+{
+        return json_pack(
+            "{ss si sI so so ss ss ss sI}", "source_topic", source_topic,
+            "source_partition", (int)partition, "source_offset",
+            (json_int_t)offset, "key",
+            key ? keel_codec_bytes(key, key_len) : json_null(), "value",
+            value ? keel_codec_bytes(value, value_len) : json_null(), "error",
+            error, "reason", reason, "component", component, "ts",
+            (json_int_t)ts_ms);
 }

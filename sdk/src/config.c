@@ -370,3 +370,17 @@ int keel_config_validate(const keel_config_t *cfg, char *errstr,
         rd_kafka_conf_destroy(conf);
         return KEEL_OK;
 }
+
+int keel__kafka_conf_default(rd_kafka_conf_t *conf, const keel_config_t *cfg,
+                             const char *key, const char *value, char *errstr,
+                             size_t errstr_size)
+{
+        char k[300];
+        snprintf(k, sizeof(k), "kafka.%s", key);
+        if (find(cfg, k))
+                return 0;
+        return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) ==
+                       RD_KAFKA_CONF_OK
+                   ? 0
+                   : -1;
+}

@@ -561,7 +561,13 @@ static int emit_task(keel__machine_t *m, run_t *r, act_t *a, int64_t now,
         char key[512];
         json_t *t;
 
+        char keel_id[512];
+
         snprintf(key, sizeof(key), "%s/%s", r->workflow_id, a->id);
+        /* DESIGN.md: records outside history carry the ID of the history
+         * event that caused them, to drop duplicates of torn batches. */
+        snprintf(keel_id, sizeof(keel_id), "%s/%zu", r->workflow_id,
+                 json_array_size(r->events));
         t = json_pack(
             "{ss ss ss ss ss ss si ss sI sO? sO? sO? sO? so sI sI}",
             "workflow_id", r->workflow_id, "run_id", r->run_id, "activity_id",
@@ -575,6 +581,8 @@ static int emit_task(keel__machine_t *m, run_t *r, act_t *a, int64_t now,
             json_object_get(s, "heartbeat_ms"), "heartbeat_details",
             a->hb_details ? json_string(a->hb_details) : json_null(), "epoch",
             (json_int_t)0, "ts", (json_int_t)now);
+        if (t)
+                json_object_set_new(t, "keel_id", json_string(keel_id));
         if (!t || json_array_append_new(out->tasks, t))
                 return KEEL_ERR_NOMEM;
         m->st.tasks++;
@@ -786,6 +794,11 @@ static int cmd_start(keel__machine_t *m, const json_t *rec, int64_t now,
         if (!*type)
                 return reject(m, out, "StartWorkflow", rec,
                               KEEL_ERR_INVALID_ARG, "no workflow_type");
+        if (wid[0] == '!' || strlen(wid) > 1000)
+                return reject(m, out, "StartWorkflow", rec,
+                              KEEL_ERR_INVALID_ARG,
+                              "a workflow ID must be 1 to 1000 bytes and not "
+                              "start with '!' (reserved)");
         if (!json_text_ok(rec, "input") || !json_text_ok(rec, "signal_payload"))
                 return reject(m, out, "StartWorkflow", rec,
                               KEEL_ERR_INVALID_ARG, "input is not JSON");
@@ -1063,9 +1076,10 @@ static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
         }
 }
 
-int keel__machine_tick(keel__machine_t *m, int64_t now, keel__out_t *out)
+int keel__machine_tick(keel__machine_t *m, int64_t due_until, int64_t now,
+                       keel__out_t *out)
 {
-        while (m->nheap && m->heap[0].due <= now) {
+        while (m->nheap && m->heap[0].due <= due_until) {
                 hent_t e = heap_pop(m);
                 int rc = fire(m, &e, now, out);
                 if (rc)

@@ -45,8 +45,11 @@ void keel__machine_destroy(keel__machine_t *m);
 int keel__machine_command(keel__machine_t *m, const char *type,
                           const json_t *rec, int64_t now, keel__out_t *out);
 
-/* Fire every timer, timeout and retry due at or before now. */
-int keel__machine_tick(keel__machine_t *m, int64_t now, keel__out_t *out);
+/* Fire every timer, timeout and retry due at or before due_until, with
+ * events stamped now (due_until <= now: an orchestrator catching up on a
+ * backlog fires only what was due by the commands it has read so far). */
+int keel__machine_tick(keel__machine_t *m, int64_t due_until, int64_t now,
+                       keel__out_t *out);
 
 /* When the next timer, timeout or retry is due (INT64_MAX: none). */
 int64_t keel__machine_next_due(keel__machine_t *m);

@@ -252,7 +252,8 @@ int keel_testenv_run_until(keel_testenv_t *env, int64_t until_ms)
                 }
                 if (due > env->now)
                         env->now = due;
-                if ((rc = keel__machine_tick(env->m, env->now, &env->out)) ||
+                if ((rc = keel__machine_tick(env->m, env->now, env->now,
+                                             &env->out)) ||
                     (rc = collect(env, NULL)))
                         return rc;
         }

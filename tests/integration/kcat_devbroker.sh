@@ -25,7 +25,7 @@ p=$("$keel" partition --partitions 12 "$key" | cut -f2)
 echo "hello from kcat" | kcat -b "$b" -P -t keel.inbox -k "$key" -p "$p" -m 10 &&
         ok "kcat produced to keel.inbox[$p]" || bad "kcat produce"
 got=$(kcat -b "$b" -C -t keel.inbox -p "$p" -o beginning -e -q -m 10 \
-        -f '%k|%s\n' | grep "^$key|")
+        -f '%k|%s\n' | grep -a "^$key|")
 [ "$got" = "$key|hello from kcat" ] && ok "kcat consumed it back" ||
         bad "consumed '$got'"
 

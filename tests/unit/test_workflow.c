@@ -446,10 +446,10 @@ static void test_workflow_restore_rebuilds_pending_state(void)
                                 json_array_size(events));
         }
         /* the timer fires on the restored machine */
-        CU_ASSERT_EQUAL(
-            keel__machine_tick(m, 1767225600000LL + PAYMENT_REFUND_WINDOW_MS,
-                               &out),
-            KEEL_OK);
+        CU_ASSERT_EQUAL(keel__machine_tick(
+                            m, 1767225600000LL + PAYMENT_REFUND_WINDOW_MS,
+                            1767225600000LL + PAYMENT_REFUND_WINDOW_MS, &out),
+                        KEEL_OK);
         CU_ASSERT_EQUAL(json_array_size(out.tasks), 1); /* markFulfilled */
         keel__machine_destroy(m);
         keel__out_destroy(&out);

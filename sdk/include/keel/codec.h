@@ -70,6 +70,23 @@ int keel_schema_canonical(const char *type, const char **pcf);
 /* The schema's original JSON text as found in schemas/ (static string). */
 int keel_schema_text(const char *type, const char **text);
 
+/* n bytes as a JSON string in Avro's JSON mapping of bytes (each byte a
+ * code point 0-255), the form bytes fields take in records. A new
+ * reference, or NULL if out of memory. */
+json_t *keel_codec_bytes(const void *p, size_t n);
+
+/*
+ * A keel.dlq.DeadLetter record (new reference) for a record keel could not
+ * process: where it came from, its key and value (may be NULL), the keel
+ * error name, a human reason and the component ("orchestrator",
+ * "worker"). NULL if out of memory.
+ */
+json_t *keel_codec_dead_letter(const char *source_topic, int32_t partition,
+                               int64_t offset, const void *key, size_t key_len,
+                               const void *value, size_t value_len,
+                               const char *error, const char *reason,
+                               const char *component, int64_t ts_ms);
+
 /* CRC-64-AVRO (Rabin) fingerprint of len bytes, as the Avro spec defines. */
 uint64_t keel_crc64_avro(const void *buf, size_t len);
 

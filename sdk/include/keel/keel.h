@@ -8,6 +8,7 @@
 #ifndef KEEL_KEEL_H
 #define KEEL_KEEL_H
 
+#include "keel/client.h"
 #include "keel/codec.h"
 #include "keel/config.h"
 #include "keel/error.h"
@@ -18,5 +19,6 @@
 #include "keel/activity.h"
 #include "keel/testing.h"
 #include "keel/workflow.h"
+#include "keel/worker.h"
 
 #endif

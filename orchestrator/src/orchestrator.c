@@ -1,0 +1,343 @@
+/*
+ * orchestrator.c: the orchestrator's main loop (orch.h). One consumer in
+ * group keel-orchestrator reads keel.inbox. When the group assigns it a
+ * partition, a partition processor restores and claims it, and the
+ * consumer starts the partition at the processor's checkpoint + 1 (the
+ * checkpoint in history, not committed offsets, is the truth). The loop
+ * gathers commands for up to batch.max.ms or batch.max.commands, then
+ * gives each partition with commands or due timers one transaction. A
+ * processor whose transaction failed is reopened, which re-reads the
+ * log and claims a new epoch; its partition is sought back to the new
+ * checkpoint. All on the main thread.
+ */
+#include "orch.h"
+
+#include "app.h"
+#include "config_int.h"
+#include "keel/log.h"
+#include "keel/topics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t orch_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int32_t orch_topic_partitions(orch_t *o, const char *topic)
+{
+        const struct rd_kafka_metadata *md;
+        json_t *cached = json_object_get(o->topic_parts, topic);
+        rd_kafka_topic_t *rkt;
+        int32_t n = -1;
+
+        if (cached)
+                return (int32_t)json_integer_value(cached);
+        rkt = rd_kafka_topic_new(o->consumer, topic, NULL);
+        if (rkt && !rd_kafka_metadata(o->consumer, 0, rkt, &md, 5000)) {
+                if (md->topic_cnt == 1 && !md->topics[0].err)
+                        n = md->topics[0].partition_cnt;
+                rd_kafka_metadata_destroy(md);
+        }
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        if (n > 0) /* a missing topic is asked for again next time */
+                json_object_set_new(o->topic_parts, topic, json_integer(n));
+        return n;
+}
+
+int32_t orch_queue_partitions(orch_t *o, const char *queue)
+{
+        char topic[300];
+        snprintf(topic, sizeof(topic), "%s%s", KEEL_TOPIC_TASKS_PREFIX,
+                 queue ? queue : "");
+        return orch_topic_partitions(o, topic);
+}
+
+static void close_pp(orch_t *o, int32_t p)
+{
+        if (p < 0 || p >= o->partitions || !o->pps[p])
+                return;
+        orch_pp_close(o->pps[p]);
+        o->pps[p] = NULL;
+        atomic_fetch_sub(&o->metrics.partitions, 1);
+}
+
+/* Open the processors of n partitions (restore and claim). Retries those
+ * that failed a few times: a broker may be briefly away. */
+static void open_pps(orch_t *o, const int32_t *parts, int n)
+{
+        int32_t *todo = calloc((size_t)n, sizeof(*todo));
+        orch_pp_t **got = calloc((size_t)n, sizeof(*got));
+        int left = 0;
+
+        if (!todo || !got) {
+                free(todo);
+                free(got);
+                return;
+        }
+        for (int i = 0; i < n; i++)
+                if (parts[i] >= 0 && parts[i] < o->partitions &&
+                    !o->pps[parts[i]])
+                        todo[left++] = parts[i];
+        for (int attempt = 0; attempt < 5 && left && !o->stop; attempt++) {
+                int k = 0;
+                orch_pps_open(o, todo, left, got);
+                for (int i = 0; i < left; i++) {
+                        if (got[i]) {
+                                o->pps[todo[i]] = got[i];
+                                atomic_fetch_add(&o->metrics.partitions, 1);
+                        } else {
+                                todo[k++] = todo[i];
+                        }
+                }
+                if (k)
+                        keel_log(KEEL_LOG_WARN, "orchestrator",
+                                 "msg=\"could not take partitions\" "
+                                 "count=%d attempt=%d",
+                                 k, attempt + 1);
+                left = k;
+        }
+        free(todo);
+        free(got);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+        orch_t *o = opaque;
+
+        if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+                int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
+                for (int i = 0; ps && i < parts->cnt; i++)
+                        ps[i] = parts->elems[i].partition;
+                if (ps)
+                        open_pps(o, ps, parts->cnt);
+                free(ps);
+                for (int i = 0; i < parts->cnt; i++) {
+                        int32_t p = parts->elems[i].partition;
+                        if (p < 0 || p >= o->partitions)
+                                continue;
+                        if (!o->pps[p]) {
+                                /* Without a processor we read nothing from
+                                 * it; the group will move it on. */
+                                parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+                                continue;
+                        }
+                        parts->elems[i].offset = o->pps[p]->inbox_next;
+                }
+                rd_kafka_assign(rk, parts);
+                keel_log(KEEL_LOG_INFO, "orchestrator",
+                         "msg=assigned partitions=%d", parts->cnt);
+        } else {
+                for (int i = 0; i < parts->cnt; i++)
+                        close_pp(o, parts->elems[i].partition);
+                rd_kafka_assign(rk, NULL);
+                keel_log(KEEL_LOG_INFO, "orchestrator",
+                         "msg=revoked partitions=%d", parts->cnt);
+        }
+}
+
+/* After a failed transaction: reopen the processor and restart its
+ * partition from the new checkpoint. */
+static void recover(orch_t *o, int32_t p)
+{
+        rd_kafka_topic_partition_list_t *tl;
+        rd_kafka_error_t *e;
+
+        close_pp(o, p);
+        open_pps(o, &p, 1);
+        if (!o->pps[p]) {
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "partition=%d msg=\"giving the partition up\"", p);
+                return;
+        }
+        tl = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(tl, KEEL_TOPIC_INBOX, p)->offset =
+            o->pps[p]->inbox_next;
+        e = rd_kafka_seek_partitions(o->consumer, tl, 10000);
+        if (e) {
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "partition=%d msg=\"seek failed\" error=\"%s\"", p,
+                         rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+        }
+        rd_kafka_topic_partition_list_destroy(tl);
+}
+
+static rd_kafka_t *new_consumer(orch_t *o, char *err, size_t errsize)
+{
+        rd_kafka_conf_t *conf = keel__kafka_conf_new(o->cfg, err, errsize);
+        rd_kafka_t *c;
+        if (!conf)
+                return NULL;
+        if (rd_kafka_conf_set(conf, "group.id", "keel-orchestrator", err,
+                              errsize) ||
+            rd_kafka_conf_set(conf, "enable.auto.commit", "false", err,
+                              errsize) ||
+            rd_kafka_conf_set(conf, "isolation.level", "read_committed", err,
+                              errsize) ||
+            rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err,
+                              errsize) ||
+            rd_kafka_conf_set(conf, "partition.assignment.strategy",
+                              "range,roundrobin", err, errsize) ||
+            /* A crashed orchestrator's partitions move after this long. */
+            keel__kafka_conf_default(conf, o->cfg, "session.timeout.ms",
+                                     "10000", err, errsize) ||
+            keel__kafka_conf_default(conf, o->cfg, "heartbeat.interval.ms",
+                                     "1000", err, errsize)) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        rd_kafka_conf_set_opaque(conf, o);
+        c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errsize);
+        if (!c)
+                rd_kafka_conf_destroy(conf);
+        else
+                rd_kafka_poll_set_consumer(c);
+        return c;
+}
+
+/* Gather a batch of messages: wait up to wait_ms for the first, then take
+ * what comes within batch.max.ms, up to batch.max.commands. */
+static size_t gather(orch_t *o, rd_kafka_message_t **msgs, size_t max,
+                     int wait_ms)
+{
+        size_t n = 0;
+        int64_t until = 0;
+        while (n < max) {
+                int64_t now = orch_now_ms();
+                int t = n ? (int)(until > now ? until - now : 0) : wait_ms;
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(o->consumer, t);
+                if (!m)
+                        break;
+                if (m->err) {
+                        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                                keel_log(KEEL_LOG_WARN, "orchestrator",
+                                         "msg=\"consumer error\" error=\"%s\"",
+                                         rd_kafka_message_errstr(m));
+                        rd_kafka_message_destroy(m);
+                        if (!n)
+                                break;
+                        continue;
+                }
+                if (!n)
+                        until = now + o->batch_ms;
+                msgs[n++] = m;
+        }
+        return n;
+}
+
+int orch_run(orch_t *o)
+{
+        rd_kafka_topic_partition_list_t *topics;
+        rd_kafka_message_t **msgs;
+        rd_kafka_message_t ***by_p;
+        size_t *cnt;
+        char err[512];
+        int rc = KEEL_OK;
+
+        o->topic_parts = json_object();
+        o->pps = calloc((size_t)o->partitions, sizeof(*o->pps));
+        msgs = calloc((size_t)o->batch_max, sizeof(*msgs));
+        by_p = calloc((size_t)o->partitions, sizeof(*by_p));
+        cnt = calloc((size_t)o->partitions, sizeof(*cnt));
+        if (!o->topic_parts || !o->pps || !msgs || !by_p || !cnt)
+                return KEEL_ERR_NOMEM;
+        for (int32_t p = 0; p < o->partitions; p++)
+                if (!(by_p[p] = calloc((size_t)o->batch_max, sizeof(**by_p))))
+                        return KEEL_ERR_NOMEM;
+        if (!(o->consumer = new_consumer(o, err, sizeof(err)))) {
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "msg=\"consumer\" error=\"%s\"", err);
+                return KEEL_ERR_CONFIG;
+        }
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, KEEL_TOPIC_INBOX,
+                                          RD_KAFKA_PARTITION_UA);
+        rd_kafka_subscribe(o->consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+
+        while (!o->stop) {
+                int64_t now = orch_now_ms(), next = INT64_MAX;
+                size_t n;
+                int wait;
+
+                for (int32_t p = 0; p < o->partitions; p++)
+                        if (o->pps[p]) {
+                                int64_t d =
+                                    keel__machine_next_due(o->pps[p]->m);
+                                if (d < next)
+                                        next = d;
+                        }
+                wait = next == INT64_MAX  ? 100
+                       : next <= now      ? 0
+                       : next - now > 100 ? 100
+                                          : (int)(next - now);
+                n = gather(o, msgs, (size_t)o->batch_max, wait);
+                now = orch_now_ms();
+                memset(cnt, 0, (size_t)o->partitions * sizeof(*cnt));
+                for (size_t i = 0; i < n; i++) {
+                        int32_t p = msgs[i]->partition;
+                        if (p >= 0 && p < o->partitions)
+                                by_p[p][cnt[p]++] = msgs[i];
+                }
+                for (int32_t p = 0; p < o->partitions && !o->stop; p++) {
+                        orch_pp_t *pp = o->pps[p];
+                        int64_t lo, hi, due_until = now;
+                        if (!pp)
+                                continue;
+                        /* Behind on the inbox (after a restart, say)? Then
+                         * fire only what was due by the last command read:
+                         * a result a worker sent before its deadline is
+                         * not late because we were away. Behind means this
+                         * batch was full, or brought commands for p and
+                         * more wait beyond them. */
+                        if (cnt[p]) {
+                                rd_kafka_message_t *lm = by_p[p][cnt[p] - 1];
+                                rd_kafka_timestamp_type_t tt;
+                                int64_t ts =
+                                    rd_kafka_message_timestamp(lm, &tt);
+                                int behind = n == (size_t)o->batch_max;
+                                if (!behind &&
+                                    !rd_kafka_get_watermark_offsets(
+                                        o->consumer, KEEL_TOPIC_INBOX, p, &lo,
+                                        &hi))
+                                        behind = lm->offset + 1 < hi;
+                                if (behind && ts > 0 && ts < now)
+                                        due_until = ts;
+                        }
+                        if (orch_pp_process(pp, by_p[p], cnt[p], due_until,
+                                            now))
+                                recover(o, p);
+                }
+                for (size_t i = 0; i < n; i++)
+                        rd_kafka_message_destroy(msgs[i]);
+                if (keel__app_wait_signal(0))
+                        o->stop = 1;
+        }
+
+        keel_log(KEEL_LOG_INFO, "orchestrator", "msg=\"stopping\"");
+        /* Leaving the group revokes (and closes) every processor; each
+         * finished its last transaction in the loop above. */
+        rd_kafka_consumer_close(o->consumer);
+        for (int32_t p = 0; p < o->partitions; p++) {
+                close_pp(o, p);
+                free(by_p[p]);
+        }
+        rd_kafka_destroy(o->consumer);
+        o->consumer = NULL;
+        free(by_p);
+        free(cnt);
+        free(msgs);
+        free(o->pps);
+        o->pps = NULL;
+        json_decref(o->topic_parts);
+        return rc;
+}

@@ -1,0 +1,688 @@
+/*
+ * processor.c: a partition processor (orch.h). Opening one restores the
+ * partition's workflows from keel.history[p] by the reader rules, appends
+ * a PartitionClaim with the next epoch and reads history on until the
+ * claim comes back, so whatever the previous owner committed meanwhile is
+ * applied first. Each batch then is one Kafka transaction on the
+ * processor's own transactional producer: the history events, the tasks,
+ * any dead letters and, last, the Checkpoint with the inbox offset. Any
+ * failure inside a transaction aborts it and the caller reopens the
+ * processor, so its memory is always what the log says.
+ */
+#include "orch.h"
+
+#include "config_int.h"
+#include "history_int.h"
+#include "keel/codec.h"
+#include "keel/log.h"
+#include "keel/topics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+        orch_pp_t *pp = opaque;
+        (void)rk;
+        if (msg->err) {
+                atomic_store(&pp->dr_failed, 1);
+                keel_log(KEEL_LOG_WARN, "orchestrator",
+                         "partition=%d msg=\"delivery failed\" topic=%s "
+                         "error=\"%s\"",
+                         pp->p, rd_kafka_topic_name(msg->rkt),
+                         rd_kafka_err2str(msg->err));
+        }
+}
+
+static int timeout_ms(const orch_pp_t *pp)
+{
+        int64_t t;
+        keel_config_get_int(pp->o->cfg, "timeout.ms", &t);
+        return (int)t;
+}
+
+/* Log a librdkafka error object and free it. Returns KEEL_ERR_KAFKA. */
+static int kerr(orch_pp_t *pp, const char *what, rd_kafka_error_t *e)
+{
+        keel_log(KEEL_LOG_ERROR, "orchestrator",
+                 "partition=%d msg=\"%s failed\" error=\"%s\" fatal=%d "
+                 "retriable=%d",
+                 pp->p, what, rd_kafka_error_string(e),
+                 rd_kafka_error_is_fatal(e), rd_kafka_error_is_retriable(e));
+        rd_kafka_error_destroy(e);
+        return KEEL_ERR_KAFKA;
+}
+
+static rd_kafka_t *new_producer(orch_pp_t *pp, char *err, size_t errsize)
+{
+        rd_kafka_conf_t *conf = keel__kafka_conf_new(pp->o->cfg, err, errsize);
+        rd_kafka_t *rk;
+        if (!conf)
+                return NULL;
+        if (rd_kafka_conf_set(conf, "transactional.id", pp->txn_id, err,
+                              errsize) ||
+            keel__kafka_conf_default(conf, pp->o->cfg, "transaction.timeout.ms",
+                                     "10000", err, errsize) ||
+            keel__kafka_conf_default(conf, pp->o->cfg, "linger.ms", "1", err,
+                                     errsize)) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+        rd_kafka_conf_set_opaque(conf, pp);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errsize);
+        if (!rk) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        /* Learn keel's topics now: a producer otherwise looks up a new
+         * topic only at its next periodic scan, up to a second later. */
+        {
+                const struct rd_kafka_metadata *md;
+                rd_kafka_topic_t *h =
+                    rd_kafka_topic_new(rk, KEEL_TOPIC_HISTORY, NULL);
+                if (!rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms(pp)))
+                        rd_kafka_metadata_destroy(md);
+                if (h)
+                        rd_kafka_topic_destroy(h);
+        }
+        return rk;
+}
+
+/* Produce value (malloc'd; freed here or by librdkafka) to topic/part. */
+static int produce(orch_pp_t *pp, const char *topic, int32_t part,
+                   const void *key, size_t keylen, unsigned char *value,
+                   size_t len, const char *keel_id)
+{
+        for (int tries = 0;; tries++) {
+                rd_kafka_resp_err_t e = rd_kafka_producev(
+                    pp->producer, RD_KAFKA_V_TOPIC(topic),
+                    RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY(key, keylen),
+                    RD_KAFKA_V_VALUE(value, len),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                    RD_KAFKA_V_HEADER("keel-id", keel_id, -1), RD_KAFKA_V_END);
+                if (!e)
+                        return KEEL_OK;
+                if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tries < 1000) {
+                        rd_kafka_poll(pp->producer, 10);
+                        continue;
+                }
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "partition=%d msg=\"produce failed\" topic=%s "
+                         "error=\"%s\"",
+                         pp->p, topic, rd_kafka_err2str(e));
+                free(value);
+                return KEEL_ERR_KAFKA;
+        }
+}
+
+static int produce_record(orch_pp_t *pp, const char *topic, int32_t part,
+                          const void *key, size_t keylen, const char *type,
+                          const json_t *rec, const char *keel_id)
+{
+        unsigned char *buf;
+        size_t len;
+        char err[256];
+        int rc = keel_codec_encode(type, rec, &buf, &len, err, sizeof(err));
+        if (rc) {
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "partition=%d msg=\"cannot encode\" type=%s "
+                         "error=%s detail=\"%s\"",
+                         pp->p, type, keel_err_name(rc), err);
+                return rc;
+        }
+        return produce(pp, topic, part, key, keylen, buf, len, keel_id);
+}
+
+/* A record keel cannot process goes to keel.dlq with the reason. */
+static int dead_letter(orch_pp_t *pp, const rd_kafka_message_t *msg,
+                       const char *error, const char *reason, int64_t now)
+{
+        int32_t parts = orch_topic_partitions(pp->o, KEEL_TOPIC_DLQ);
+        char key[64];
+        json_t *rec;
+        int rc;
+
+        rec = keel_codec_dead_letter(rd_kafka_topic_name(msg->rkt),
+                                     msg->partition, msg->offset, msg->key,
+                                     msg->key_len, msg->payload, msg->len,
+                                     error, reason, "orchestrator", now);
+        if (!rec)
+                return KEEL_ERR_NOMEM;
+        keel_log(KEEL_LOG_WARN, "orchestrator",
+                 "partition=%d offset=%lld msg=\"dead-lettered\" error=%s "
+                 "reason=\"%s\"",
+                 pp->p, (long long)msg->offset, error, reason);
+        snprintf(key, sizeof(key), "%s/%d/%lld", rd_kafka_topic_name(msg->rkt),
+                 (int)msg->partition, (long long)msg->offset);
+        /* Keyed like the original, so it lands beside its workflow. */
+        rc = produce_record(pp, KEEL_TOPIC_DLQ, parts > 0 ? pp->p % parts : 0,
+                            msg->key ? msg->key : key,
+                            msg->key ? msg->key_len : strlen(key),
+                            "keel.dlq.DeadLetter", rec, key);
+        json_decref(rec);
+        atomic_fetch_add(&pp->o->metrics.dlq, 1);
+        return rc;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+typedef struct restore_s {
+        orch_pp_t *pp;
+        uint64_t n, errors;
+} restore_t;
+
+static void restore_apply(void *opaque, const json_t *ev)
+{
+        restore_t *rs = opaque;
+        char err[512];
+        int rc = keel__machine_restore(rs->pp->m, ev, err, sizeof(err));
+        rs->n++;
+        if (rc && rs->errors++ < 10)
+                keel_log(KEEL_LOG_WARN, "orchestrator",
+                         "partition=%d msg=\"history event skipped\" "
+                         "error=%s detail=\"%s\"",
+                         rs->pp->p, keel_err_name(rc), err);
+}
+
+/* One partition being opened: its processor and its history reader. */
+typedef struct opening_s {
+        orch_pp_t *pp;
+        keel__history_reader_t hr;
+        restore_t rs;
+        uint64_t records;
+        int eof;    /* reached the end of history */
+        int failed; /* gave up on this partition */
+        int64_t t0;
+} opening_t;
+
+static opening_t *find_opening(opening_t *ops, int n, int32_t p)
+{
+        for (int i = 0; i < n; i++)
+                if (ops[i].pp && ops[i].pp->p == p)
+                        return &ops[i];
+        return NULL;
+}
+
+/* Are we done reading? Phase 0: every partition at its end; phase 1:
+ * every partition has read its own claim back. */
+static int reading_done(opening_t *ops, int n, int phase)
+{
+        for (int i = 0; i < n; i++) {
+                opening_t *op = &ops[i];
+                if (op->failed || !op->pp)
+                        continue;
+                if (phase == 0 && !op->eof)
+                        return 0;
+                if (phase == 1 && op->hr.epoch < op->pp->epoch)
+                        return 0;
+        }
+        return 1;
+}
+
+/* Read the partitions' history with consumer c for phase 0 or 1. */
+static int read_history(orch_t *o, rd_kafka_t *c, opening_t *ops, int n,
+                        int phase, int timeout)
+{
+        int64_t deadline = orch_now_ms() + timeout;
+        char err[512];
+
+        while (!reading_done(ops, n, phase)) {
+                rd_kafka_message_t *msg;
+                opening_t *op;
+                if (orch_now_ms() > deadline) {
+                        keel_log(KEEL_LOG_ERROR, "orchestrator",
+                                 "msg=\"reading history timed out\"");
+                        return KEEL_ERR_TIMEOUT;
+                }
+                msg = rd_kafka_consumer_poll(c, 100);
+                if (!msg)
+                        continue;
+                op = find_opening(ops, n, msg->partition);
+                if (!op || op->failed) {
+                        rd_kafka_message_destroy(msg);
+                        continue;
+                }
+                if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        op->eof = 1;
+                } else if (msg->err) {
+                        keel_log(KEEL_LOG_WARN, "orchestrator",
+                                 "partition=%d msg=\"history read error\" "
+                                 "error=\"%s\"",
+                                 (int)msg->partition,
+                                 rd_kafka_message_errstr(msg));
+                } else {
+                        op->records++;
+                        if (keel__history_reader_feed(&op->hr, msg->payload,
+                                                      msg->len, err,
+                                                      sizeof(err)) &&
+                            op->hr.undecodable < 10)
+                                keel_log(KEEL_LOG_WARN, "orchestrator",
+                                         "partition=%d offset=%lld "
+                                         "msg=\"undecodable history record "
+                                         "skipped\" detail=\"%s\"",
+                                         (int)msg->partition,
+                                         (long long)msg->offset, err);
+                }
+                rd_kafka_message_destroy(msg);
+        }
+        (void)o;
+        return KEEL_OK;
+}
+
+static rd_kafka_t *history_consumer(orch_t *o, opening_t *ops, int n, char *err,
+                                    size_t errsize)
+{
+        rd_kafka_conf_t *conf = keel__kafka_conf_new(o->cfg, err, errsize);
+        rd_kafka_topic_partition_list_t *tl;
+        char group[300];
+        rd_kafka_t *c;
+
+        if (!conf)
+                return NULL;
+        snprintf(group, sizeof(group), "%s-orch-restore",
+                 keel_config_get(o->cfg, "cluster.name"));
+        if (rd_kafka_conf_set(conf, "group.id", group, err, errsize) ||
+            rd_kafka_conf_set(conf, "enable.auto.commit", "false", err,
+                              errsize) ||
+            rd_kafka_conf_set(conf, "enable.partition.eof", "true", err,
+                              errsize) ||
+            rd_kafka_conf_set(conf, "isolation.level", "read_committed", err,
+                              errsize) ||
+            /* An empty fetch would otherwise wait its full 500 ms: restore
+             * wants the end of the log now. */
+            keel__kafka_conf_default(conf, o->cfg, "fetch.wait.max.ms", "10",
+                                     err, errsize)) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errsize);
+        if (!c) {
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        tl = rd_kafka_topic_partition_list_new(n);
+        for (int i = 0; i < n; i++)
+                if (ops[i].pp)
+                        rd_kafka_topic_partition_list_add(
+                            tl, KEEL_TOPIC_HISTORY, ops[i].pp->p)
+                            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(c, tl);
+        rd_kafka_topic_partition_list_destroy(tl);
+        return c;
+}
+
+static int claim(orch_pp_t *pp, int64_t epoch)
+{
+        char key[64];
+        json_t *rec;
+        rd_kafka_error_t *e;
+        int rc;
+
+        if ((e = rd_kafka_begin_transaction(pp->producer)))
+                return kerr(pp, "begin_transaction", e);
+        snprintf(key, sizeof(key), "%s%d/%lld", KEEL__KEY_CLAIM, pp->p,
+                 (long long)epoch);
+        rec = json_pack("{si sI ss sI}", "partition", (int)pp->p, "epoch",
+                        (json_int_t)epoch, "owner", pp->owner, "ts",
+                        (json_int_t)orch_now_ms());
+        rc = produce_record(pp, KEEL_TOPIC_HISTORY, pp->p, key, strlen(key),
+                            "keel.history.PartitionClaim", rec, key);
+        json_decref(rec);
+        if (rc) {
+                rd_kafka_error_t *ae =
+                    rd_kafka_abort_transaction(pp->producer, timeout_ms(pp));
+                if (ae)
+                        rd_kafka_error_destroy(ae);
+                return rc;
+        }
+        if ((e = rd_kafka_commit_transaction(pp->producer, timeout_ms(pp))))
+                return kerr(pp, "committing the claim", e);
+        return KEEL_OK;
+}
+
+/* A processor with its transactional producer ready, not yet restored. */
+static orch_pp_t *pp_new(orch_t *o, int32_t p)
+{
+        orch_pp_t *pp = calloc(1, sizeof(*pp));
+        rd_kafka_error_t *e;
+        char err[512], host[128] = "";
+
+        if (!pp)
+                return NULL;
+        pp->o = o;
+        pp->p = p;
+        pp->last_inbox = -1;
+        gethostname(host, sizeof(host) - 1);
+        snprintf(pp->txn_id, sizeof(pp->txn_id), "%s-orch-%d",
+                 keel_config_get(o->cfg, "cluster.name"), p);
+        snprintf(pp->owner, sizeof(pp->owner), "%s@%s:%d:%lld", pp->txn_id,
+                 host, (int)getpid(), (long long)orch_now_ms());
+        if (keel__out_init(&pp->out) || !(pp->m = keel__machine_new(o->reg))) {
+                orch_pp_close(pp);
+                return NULL;
+        }
+        if (!(pp->producer = new_producer(pp, err, sizeof(err)))) {
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "partition=%d msg=\"producer\" error=\"%s\"", p, err);
+                orch_pp_close(pp);
+                return NULL;
+        }
+        /* On real Kafka this fences the previous owner's producer. */
+        if ((e = rd_kafka_init_transactions(pp->producer, timeout_ms(pp)))) {
+                kerr(pp, "init_transactions", e);
+                orch_pp_close(pp);
+                return NULL;
+        }
+        return pp;
+}
+
+int orch_pps_open(orch_t *o, const int32_t *parts, int n, orch_pp_t **out)
+{
+        opening_t *ops = calloc((size_t)n, sizeof(*ops));
+        rd_kafka_t *c = NULL;
+        char err[512];
+        int64_t timeout;
+        int rc = KEEL_OK, opened = 0;
+
+        keel_config_get_int(o->cfg, "timeout.ms", &timeout);
+        for (int i = 0; i < n; i++)
+                out[i] = NULL;
+        if (!ops)
+                return KEEL_ERR_NOMEM;
+        for (int i = 0; i < n; i++) {
+                ops[i].t0 = orch_now_ms();
+                ops[i].pp = pp_new(o, parts[i]);
+                if (!ops[i].pp)
+                        continue;
+                ops[i].rs.pp = ops[i].pp;
+                if (keel__history_reader_init(&ops[i].hr, restore_apply,
+                                              &ops[i].rs)) {
+                        orch_pp_close(ops[i].pp);
+                        ops[i].pp = NULL;
+                }
+        }
+        /* Read what previous owners committed, claim, and read on until
+         * each claim is back: records that landed meanwhile are applied
+         * first. */
+        if (!(c = history_consumer(o, ops, n, err, sizeof(err)))) {
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "msg=\"history consumer\" error=\"%s\"", err);
+                rc = KEEL_ERR_CONFIG;
+                goto done;
+        }
+        if ((rc = read_history(o, c, ops, n, 0, (int)timeout)))
+                goto done;
+        for (int i = 0; i < n; i++) {
+                if (!ops[i].pp)
+                        continue;
+                ops[i].pp->epoch = ops[i].hr.epoch + 1;
+                if (claim(ops[i].pp, ops[i].pp->epoch))
+                        ops[i].failed = 1;
+        }
+        if ((rc = read_history(o, c, ops, n, 1, (int)timeout)))
+                goto done;
+        for (int i = 0; i < n; i++) {
+                opening_t *op = &ops[i];
+                orch_pp_t *pp = op->pp;
+                keel__machine_stats_t st;
+                if (!pp || op->failed)
+                        continue;
+                if (op->hr.epoch != pp->epoch ||
+                    strcmp(op->hr.claim_owner, pp->owner)) {
+                        keel_log(KEEL_LOG_WARN, "orchestrator",
+                                 "partition=%d msg=\"another owner claimed "
+                                 "it first\" epoch=%lld owner=\"%s\"",
+                                 pp->p, (long long)op->hr.epoch,
+                                 op->hr.claim_owner);
+                        continue;
+                }
+                pp->last_inbox = op->hr.checkpoint;
+                pp->inbox_next = op->hr.checkpoint >= 0
+                                     ? op->hr.checkpoint + 1
+                                     : RD_KAFKA_OFFSET_BEGINNING;
+                atomic_fetch_add(&o->metrics.restores, 1);
+                atomic_fetch_add(&o->metrics.restore_events, op->records);
+                atomic_fetch_add(&o->metrics.restore_ms,
+                                 (uint64_t)(orch_now_ms() - op->t0));
+                atomic_fetch_add(&o->metrics.fenced, op->hr.fenced);
+                keel__machine_stats(pp->m, &st);
+                atomic_fetch_add(&o->metrics.open_workflows, (int64_t)st.open);
+                keel_log(KEEL_LOG_INFO, "orchestrator",
+                         "partition=%d msg=claimed epoch=%lld records=%llu "
+                         "events=%llu fenced=%llu torn=%llu checkpoint=%lld "
+                         "open=%zu restore_ms=%lld",
+                         pp->p, (long long)pp->epoch,
+                         (unsigned long long)op->records,
+                         (unsigned long long)op->rs.n,
+                         (unsigned long long)op->hr.fenced,
+                         (unsigned long long)op->hr.torn,
+                         (long long)op->hr.checkpoint, st.open,
+                         (long long)(orch_now_ms() - op->t0));
+                /* Blocked runs may have been fixed by this deployment. */
+                if (keel__machine_resume(pp->m, orch_now_ms(), &pp->out))
+                        continue;
+                out[i] = pp;
+                op->pp = NULL; /* handed over */
+                opened++;
+        }
+done:
+        if (c) {
+                rd_kafka_consumer_close(c);
+                rd_kafka_destroy(c);
+        }
+        for (int i = 0; i < n; i++) {
+                if (ops[i].pp)
+                        orch_pp_close(ops[i].pp);
+                keel__history_reader_destroy(&ops[i].hr);
+        }
+        free(ops);
+        return rc ? rc : opened == n ? KEEL_OK : KEEL_ERR_KAFKA;
+}
+
+void orch_pp_close(orch_pp_t *pp)
+{
+        if (!pp)
+                return;
+        if (pp->m) {
+                keel__machine_stats_t st;
+                keel__machine_stats(pp->m, &st);
+                if (pp->epoch)
+                        atomic_fetch_sub(&pp->o->metrics.open_workflows,
+                                         (int64_t)st.open);
+        }
+        if (pp->producer)
+                rd_kafka_destroy(pp->producer);
+        keel__machine_destroy(pp->m);
+        keel__out_destroy(&pp->out);
+        free(pp);
+}
+
+/* ---- processing ---------------------------------------------------------- */
+
+/* Dead-letter what the machine refused while applying msg. */
+static int drain_rejects(orch_pp_t *pp, const rd_kafka_message_t *msg,
+                         int64_t now)
+{
+        size_t i;
+        json_t *r;
+        int rc = KEEL_OK;
+        json_array_foreach(pp->out.rejects, i, r)
+        {
+                char reason[700];
+                snprintf(reason, sizeof(reason), "%s refused: %s",
+                         json_string_value(json_object_get(r, "command")),
+                         json_string_value(json_object_get(r, "reason")));
+                if (!rc)
+                        rc = dead_letter(
+                            pp, msg,
+                            json_string_value(json_object_get(r, "error")),
+                            reason, now);
+        }
+        atomic_fetch_add(&pp->o->metrics.rejected,
+                         json_array_size(pp->out.rejects));
+        json_array_clear(pp->out.rejects);
+        return rc;
+}
+
+static int apply_message(orch_pp_t *pp, const rd_kafka_message_t *msg,
+                         int64_t now)
+{
+        const char *type;
+        json_t *rec;
+        char err[512];
+        int rc;
+
+        rc = keel_codec_decode(msg->payload, msg->len, &type, &rec, err,
+                               sizeof(err));
+        if (rc)
+                return dead_letter(pp, msg, keel_err_name(rc), err, now);
+        rc = keel__machine_command(pp->m, type, rec, now, &pp->out);
+        json_decref(rec);
+        if (rc == KEEL_ERR_INVALID_ARG) {
+                snprintf(err, sizeof(err),
+                         "a %s record is not an inbox command", type);
+                return dead_letter(pp, msg, keel_err_name(rc), err, now);
+        }
+        if (rc)
+                return rc;
+        return drain_rejects(pp, msg, now);
+}
+
+static int write_outputs(orch_pp_t *pp, int64_t now)
+{
+        size_t i;
+        json_t *ev, *t;
+        char key[1100];
+        int rc;
+
+        json_array_foreach(pp->out.history, i, ev)
+        {
+                json_t *rec = json_object_get(ev, "record");
+                json_object_set_new(rec, "epoch", json_integer(pp->epoch));
+                snprintf(
+                    key, sizeof(key), "%s/%lld",
+                    json_string_value(json_object_get(rec, "workflow_id")),
+                    (long long)json_integer_value(json_object_get(rec, "seq")));
+                if ((rc = produce_record(
+                         pp, KEEL_TOPIC_HISTORY, pp->p, key, strlen(key),
+                         json_string_value(json_object_get(ev, "type")), rec,
+                         key)))
+                        return rc;
+        }
+        json_array_foreach(pp->out.tasks, i, t)
+        {
+                const char *queue =
+                    json_string_value(json_object_get(t, "task_queue"));
+                char topic[300];
+                int32_t parts = orch_queue_partitions(pp->o, queue);
+                json_object_set_new(t, "epoch", json_integer(pp->epoch));
+                if (parts <= 0) {
+                        keel_log(KEEL_LOG_ERROR, "orchestrator",
+                                 "partition=%d workflow_id=%s msg=\"no topic "
+                                 "for task queue; run 'keel topics create "
+                                 "--task-queue %s'\" queue=%s",
+                                 pp->p,
+                                 json_string_value(
+                                     json_object_get(t, "workflow_id")),
+                                 queue, queue);
+                        continue; /* its timeouts apply */
+                }
+                snprintf(topic, sizeof(topic), "%s%s", KEEL_TOPIC_TASKS_PREFIX,
+                         queue);
+                const char *tkey =
+                    json_string_value(json_object_get(t, "idempotency_key"));
+                if ((rc = produce_record(
+                         pp, topic, pp->p % parts, tkey, strlen(tkey),
+                         "keel.tasks.ActivityTask", t,
+                         json_string_value(json_object_get(t, "keel_id")))))
+                        return rc;
+        }
+        snprintf(key, sizeof(key), "%s%d", KEEL__KEY_CHECKPOINT, pp->p);
+        {
+                json_t *cp =
+                    json_pack("{si sI sI si sI}", "partition", (int)pp->p,
+                              "epoch", (json_int_t)pp->epoch, "inbox_offset",
+                              (json_int_t)pp->last_inbox, "batch_events",
+                              (int)json_array_size(pp->out.history), "ts",
+                              (json_int_t)now);
+                rc = produce_record(pp, KEEL_TOPIC_HISTORY, pp->p, key,
+                                    strlen(key), "keel.history.Checkpoint", cp,
+                                    key);
+                json_decref(cp);
+        }
+        return rc;
+}
+
+int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
+                    int64_t due_until, int64_t now)
+{
+        keel__machine_stats_t before, after;
+        rd_kafka_error_t *e;
+        int64_t last = pp->last_inbox;
+        int rc = KEEL_OK;
+
+        if (!n && keel__machine_next_due(pp->m) > due_until &&
+            !json_array_size(pp->out.history) &&
+            !json_array_size(pp->out.tasks))
+                return KEEL_OK; /* nothing to do */
+        keel__machine_stats(pp->m, &before);
+        atomic_store(&pp->dr_failed, 0);
+        if ((e = rd_kafka_begin_transaction(pp->producer)))
+                return kerr(pp, "begin_transaction", e);
+        for (size_t i = 0; i < n && !rc; i++) {
+                /* Below inbox_next: applied already (gathered before the
+                 * partition was reopened, and fetched again since). */
+                if (msgs[i]->err ||
+                    (pp->inbox_next >= 0 && msgs[i]->offset < pp->inbox_next))
+                        continue;
+                rc = apply_message(pp, msgs[i], now);
+                last = msgs[i]->offset;
+        }
+        if (!rc)
+                rc = keel__machine_tick(pp->m, due_until, now, &pp->out);
+        pp->last_inbox = last;
+        if (!rc)
+                rc = write_outputs(pp, now);
+        if (!rc && n) {
+                rd_kafka_topic_partition_list_t *off =
+                    rd_kafka_topic_partition_list_new(1);
+                rd_kafka_consumer_group_metadata_t *cgmd =
+                    rd_kafka_consumer_group_metadata(pp->o->consumer);
+                rd_kafka_topic_partition_list_add(off, KEEL_TOPIC_INBOX, pp->p)
+                    ->offset = last + 1;
+                e = rd_kafka_send_offsets_to_transaction(pp->producer, off,
+                                                         cgmd, timeout_ms(pp));
+                rd_kafka_consumer_group_metadata_destroy(cgmd);
+                rd_kafka_topic_partition_list_destroy(off);
+                if (e)
+                        rc = kerr(pp, "send_offsets_to_transaction", e);
+        }
+        if (!rc &&
+            (e = rd_kafka_commit_transaction(pp->producer, timeout_ms(pp))))
+                rc = kerr(pp, "commit_transaction", e);
+        if (!rc && atomic_load(&pp->dr_failed))
+                rc = KEEL_ERR_KAFKA;
+        if (rc) {
+                e = rd_kafka_abort_transaction(pp->producer, timeout_ms(pp));
+                if (e)
+                        rd_kafka_error_destroy(e);
+                atomic_fetch_add(&pp->o->metrics.txn_failures, 1);
+                return rc;
+        }
+        keel__machine_stats(pp->m, &after);
+        atomic_fetch_add(&pp->o->metrics.transactions, 1);
+        atomic_fetch_add(&pp->o->metrics.commands,
+                         after.commands - before.commands);
+        atomic_fetch_add(&pp->o->metrics.events,
+                         json_array_size(pp->out.history));
+        atomic_fetch_add(&pp->o->metrics.tasks, json_array_size(pp->out.tasks));
+        atomic_fetch_add(&pp->o->metrics.stale, after.stale - before.stale);
+        atomic_fetch_add(&pp->o->metrics.open_workflows,
+                         (int64_t)after.open - (int64_t)before.open);
+        pp->inbox_next = last + 1;
+        keel__out_reset(&pp->out);
+        return KEEL_OK;
+}

@@ -1,0 +1,54 @@
+/*
+ * history_int.h: reading keel.history[p] by the rules every reader follows
+ * (DESIGN.md, "Orchestrator: exactly once"), for the orchestrator's
+ * restore and the projector.
+ *
+ * - A PartitionClaim with a newer epoch starts a new owner's era: records
+ *   written afterwards under an older epoch are ignored (a fenced writer),
+ *   and an unfinished batch before it is discarded (its writer died).
+ * - A batch's events apply only once its Checkpoint is read.
+ * So on any broker, with or without transaction markers, every reader
+ * sees the same history, exactly once.
+ *
+ * Record keys: events "<workflow ID>/<seq>", claims "!claim/<p>/<epoch>",
+ * checkpoints "!checkpoint/<p>". Workflow IDs may not start with '!'.
+ */
+#ifndef KEEL_HISTORY_INT_H
+#define KEEL_HISTORY_INT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEEL__KEY_CLAIM      "!claim/"
+#define KEEL__KEY_CHECKPOINT "!checkpoint/"
+
+/* Called with each workflow event ({"type","record"}, borrowed) once its
+ * batch is complete, in log order. */
+typedef void (*keel__history_apply_fn_t)(void *opaque, const json_t *ev);
+
+typedef struct keel__history_reader_s {
+        keel__history_apply_fn_t apply;
+        void *opaque;
+        int64_t epoch;         /* newest claim's epoch; 0 before any */
+        int64_t checkpoint;    /* inbox offset of the last checkpoint; -1 */
+        char claim_owner[256]; /* the newest claim's owner */
+        json_t *pending;       /* events of the batch being read */
+        /* counters */
+        uint64_t applied, fenced, torn, undecodable, batches;
+} keel__history_reader_t;
+
+/* Start reading; KEEL_ERR_NOMEM. */
+int keel__history_reader_init(keel__history_reader_t *r,
+                              keel__history_apply_fn_t apply, void *opaque);
+void keel__history_reader_destroy(keel__history_reader_t *r);
+
+/*
+ * Feed the next record value of the partition, in log order. KEEL_OK, or
+ * the codec's error for a record that does not decode (counted in
+ * undecodable, errstr says why; the caller logs it and goes on).
+ */
+int keel__history_reader_feed(keel__history_reader_t *r, const void *value,
+                              size_t len, char *errstr, size_t errstr_size);
+
+#endif
