@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # keel's demo on a fresh Debian 12 machine: install what is missing, build,
-# start the dev broker (an in-memory Kafka), show keel's topics, send a
-# workflow start command to keel.inbox and read it back, and start the
-# orchestrator and projector against it. Everything it starts is stopped
-# when it ends.
+# start the dev broker (an in-memory Kafka), an orchestrator with the
+# payment workflow and a payment worker; start 20 payment workflows (half
+# of them get a refundApproved signal), kill -9 the orchestrator mid-run
+# and start it again, and show every workflow's outcome. Everything it
+# starts is stopped when it ends.
+#   DEMO_WORKFLOWS=N   how many workflows (default 20)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+n=${DEMO_WORKFLOWS:-20}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -17,6 +20,7 @@ say "Building keel (build/)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_BUILD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 bin=$root/build/bin
+module=$root/build/lib/libkeel_payment_workflows.so
 "$bin/keel" --version
 
 work=$(mktemp -d)
@@ -28,48 +32,85 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-say "Starting the dev broker: keel dev-broker --partitions 12"
-"$bin/keel" dev-broker --partitions 12 --port-file "$work/bootstrap" \
-        >/dev/null 2>"$work/dev-broker.log" &
+say "Starting the dev broker (keel dev-broker --task-queue payments)"
+"$bin/keel" dev-broker --partitions 12 --task-queue payments \
+        --port-file "$work/bootstrap" >/dev/null 2>"$work/dev-broker.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
 [ -s "$work/bootstrap" ] || { cat "$work/dev-broker.log"; exit 1; }
 b=$(cat "$work/bootstrap")
-echo "bootstrap: $b"
+export KEEL_BOOTSTRAP=$b
+"$bin/keel" topics describe
 
-say "keel's topics: keel topics describe --bootstrap $b"
-"$bin/keel" topics describe --bootstrap "$b"
+start_orchestrator() {
+        # Static group membership: a restarted orchestrator takes its
+        # partitions back without waiting for the dead one's session.
+        "$bin/keel-orchestrator" --workflows "$module" \
+                -X kafka.group.instance.id=demo-orchestrator \
+                >>"$work/orchestrator.log" 2>&1 &
+        orch=$!
+        pids+=($orch)
+}
 
-wf="order-$(date +%s)"
-p=$("$bin/keel" partition --partitions 12 "$wf" | cut -f2)
-say "Starting workflow $wf: a StartWorkflow command to keel.inbox[$p]"
-echo "(partition $p = murmur2(\"$wf\") % 12, as Kafka's Java client computes it)"
-cat >"$work/start.json" <<JSON
-{"workflow_id": "$wf", "command_id": "demo-1", "ts": $(date +%s)000,
- "workflow_type": "payment",
- "input": "{\"card\": \"4242\", \"amount\": 4200, \"sku\": \"book-1\"}"}
-JSON
-"$bin/keel" codec encode keel.inbox.StartWorkflow <"$work/start.json" >"$work/start.bin"
-echo "encoded: $(wc -c <"$work/start.bin") bytes of Avro single-object encoding," \
-        "fingerprint $("$bin/keel" schema fingerprint keel.inbox.StartWorkflow)"
-kcat -b "$b" -P -t keel.inbox -k "$wf" -p "$p" "$work/start.bin"
-echo "produced with kcat."
-
-say "Reading it back from keel.inbox[$p] with kcat, decoding with keel codec decode"
-kcat -b "$b" -C -t keel.inbox -p "$p" -o -1 -e -q -D '' -f '%s' >"$work/back.bin"
-"$bin/keel" codec decode <"$work/back.bin"
-
-say "Starting keel-orchestrator and keel-projector against the dev broker"
-for d in keel-orchestrator keel-projector; do
-        KEEL_BOOTSTRAP=$b "$bin/$d" 2>"$work/$d.log" &
-        pids+=($!)
+say "Starting keel-orchestrator (payment workflow) and keel-payment-worker"
+start_orchestrator
+"$bin/keel-payment-worker" --effects "$work/effects.log" \
+        >"$work/worker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do
+        grep -q "msg=assigned" "$work/orchestrator.log" && break
+        sleep 0.1
 done
-for d in keel-orchestrator keel-projector; do
-        for _ in $(seq 100); do grep -q msg=started "$work/$d.log" && break; sleep 0.1; done
-        cat "$work/$d.log"
+grep -q "msg=assigned" "$work/orchestrator.log" ||
+        { tail -20 "$work/orchestrator.log"; exit 1; }
+echo "orchestrator owns all 12 partitions; worker polling keel.tasks.payments"
+
+say "Starting $n payment workflows (even ones get refundApproved)"
+stamp=$(date +%s)
+for i in $(seq 1 "$n"); do
+        id="order-$stamp-$i"
+        "$bin/keel" workflow start --id "$id" --type payment --wait 10 \
+                --input "{\"order\":\"$id\",\"amount\":$((1000 + i)),\"refund_window_ms\":8000}"
+        if [ $((i % 2)) -eq 0 ]; then
+                "$bin/keel" workflow signal --id "$id" --name refundApproved \
+                        --input '{"by":"demo"}' --wait 10 >/dev/null
+        fi
 done
 
-say "Stopping everything (SIGTERM)"
+say "kill -9 the orchestrator mid-run, then start it again"
+sleep 1
+kill -KILL "$orch"
+echo "killed orchestrator pid $orch"
+sleep 1
+start_orchestrator
+echo "started orchestrator pid $orch; it restores every partition from keel.history"
+
+say "Waiting for every workflow to close (keel workflow result --wait 60)"
+done_ok=0
+printf '%-28s %-10s %s\n' WORKFLOW STATUS RESULT
+for i in $(seq 1 "$n"); do
+        id="order-$stamp-$i"
+        line=$("$bin/keel" workflow result --id "$id" --wait 60 || true)
+        # {"workflow_id":..,"run_id":..,"status":..,"result":..,"events":..}
+        status=$(sed -n 's/^{"workflow_id":"[^"]*","run_id":"[^"]*","status":"\([a-z]*\)".*/\1/p' <<<"$line")
+        result=$(sed -n 's/.*"result":\(.*\),"events".*/\1/p' <<<"$line")
+        printf '%-28s %-10s %s\n' "$id" "$status" "$result"
+        [ "$status" = completed ] && done_ok=$((done_ok + 1))
+done
+
+say "Summary"
+grep "msg=claimed" "$work/orchestrator.log" | tail -1 |
+        sed 's/.*\(partition=[0-9]*\).*\(epoch=[0-9]*\).*/last restore: \1 \2 (a new epoch after the kill)/'
+echo "$done_ok of $n workflows completed"
+echo "side effects recorded by the worker, one per idempotency key:"
+cut -f1 "$work/effects.log" | sort | uniq -c | sed 's/^/  /'
+charges=$(grep -c '^chargeCard' "$work/effects.log" || true)
+dups=$(cut -f2 "$work/effects.log" | sort | uniq -d | wc -l)
+echo "cards charged: $charges (one per workflow), duplicate effects: $dups"
 cleanup
 trap - EXIT
+[ "$done_ok" -eq "$n" ] && [ "$charges" -eq "$n" ] && [ "$dups" -eq 0 ] || {
+        echo "demo FAILED: not every workflow completed exactly once"
+        exit 1
+}
 echo "Done. Next: 'scripts/test.sh' runs the whole test suite."

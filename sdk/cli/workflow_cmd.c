@@ -37,6 +37,7 @@ static const char usage_all[] =
     "       keel workflow signal --id ID --name NAME [OPTIONS]\n"
     "       keel workflow cancel --id ID [OPTIONS]\n"
     "       keel workflow terminate --id ID [OPTIONS]\n"
+    "       keel workflow result --id ID [--wait SECONDS]\n"
     "Send a command to a workflow through keel.inbox and wait for the\n"
     "orchestrator's answer. Run 'keel workflow VERB --help' for a verb's\n"
     "options.\n" EXIT_CODES_HELP;
@@ -93,6 +94,18 @@ static const char usage_terminate[] =
     "  --run RUN           target run (default: the current one)\n" WAIT_HELP
         KEEL_APP_COMMON_HELP EXIT_CODES_HELP;
 
+static const char usage_result[] =
+    "Usage: keel workflow result --id ID [OPTIONS]\n"
+    "Print the latest run of workflow ID as one JSON line: workflow_id,\n"
+    "run_id, status (running, blocked, completed, failed, cancelled,\n"
+    "terminated, continued), result (or failure) and events. Reads the\n"
+    "workflow's partition of keel.history.\n\n"
+    "  --id ID             workflow ID\n"
+    "  --wait SECONDS      wait this long for the run to close (default "
+    "0)\n" KEEL_APP_COMMON_HELP
+    "\nExit codes: 0 closed; 1 still open after --wait, or no such\n"
+    "workflow; 2 bad usage; 3 no broker reachable.\n";
+
 enum {
         OPT_ID = 2000,
         OPT_TYPE,
@@ -136,7 +149,10 @@ static const int cancel_opts[] = {OPT_ID, OPT_REASON, OPT_RUN, OPT_WAIT, 0};
 static const int terminate_opts[] = {OPT_ID,  OPT_REASON, OPT_DETAILS,
                                      OPT_RUN, OPT_WAIT,   0};
 
+static const int result_opts[] = {OPT_ID, OPT_WAIT, 0};
+
 static const verb_t verbs[] = {
+    {"result", usage_result, result_opts},
     {"start", usage_start, start_opts},
     {"signal", usage_signal, signal_opts},
     {"cancel", usage_cancel, cancel_opts},
@@ -210,6 +226,25 @@ static int run(keel_client_t *c, const verb_t *v, const args_t *a,
         char run_id[KEEL_UUID_SIZE] = "", command_id[KEEL_UUID_SIZE];
         int rc;
 
+        if (!strcmp(v->name, "result")) {
+                keel_client_run_t r;
+                json_t *j;
+                char *line;
+                rc = keel_client_result(c, a->id, a->wait_ms, &r, err, errsize);
+                if (rc && rc != KEEL_ERR_TIMEOUT)
+                        return rc;
+                j = json_pack("{ss ss ss sO sI}", "workflow_id", a->id,
+                              "run_id", r.run_id, "status", r.status, "result",
+                              r.result ? r.result : json_null(), "events",
+                              (json_int_t)r.events);
+                line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+                if (line)
+                        printf("%s\n", line);
+                free(line);
+                json_decref(j);
+                json_decref(r.result);
+                return rc;
+        }
         if (!strcmp(v->name, "start")) {
                 keel_start_options_t o = {0};
                 if (!a->command_id) {
@@ -301,6 +336,8 @@ int keel_cli_workflow(int argc, char **argv)
                         argv[1], usage_all);
                 return KEEL_EXIT_USAGE;
         }
+        if (!strcmp(v->name, "result"))
+                a.wait_ms = 0; /* result answers at once by default */
 
         keel__app_init(&app, "keel workflow");
         argc--;

@@ -17,6 +17,8 @@
 #include "keel/partition.h"
 #include "keel/topics.h"
 
+#include "history_int.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1018,4 +1020,164 @@ int keel_client_terminate(keel_client_t *c, const char *workflow_id,
                                   errstr, errstr_size);
         json_decref(rec);
         return rc;
+}
+
+/* ---- result ---------------------------------------------------------------
+ */
+
+typedef struct result_s {
+        const char *workflow_id;
+        keel_client_run_t *run;
+        int found, closed;
+} result_t;
+
+static void result_apply(void *opaque, const json_t *ev)
+{
+        static const struct {
+                const char *type, *status;
+        } closes[] = {
+            {"keel.history.WorkflowCompleted", "completed"},
+            {"keel.history.WorkflowFailed", "failed"},
+            {"keel.history.WorkflowCancelled", "cancelled"},
+            {"keel.history.WorkflowTerminated", "terminated"},
+            {"keel.history.WorkflowContinuedAsNew", "continued"},
+        };
+        result_t *r = opaque;
+        const json_t *rec = json_object_get(ev, "record");
+        const char *type = get_str(ev, "type");
+        const char *run = get_str(rec, "run_id");
+
+        if (!str_eq(get_str(rec, "workflow_id"), r->workflow_id) || !type)
+                return;
+        if (!strcmp(type, "keel.history.WorkflowStarted")) {
+                r->found = 1;
+                r->closed = 0;
+                out_str(r->run->run_id, sizeof(r->run->run_id), run);
+                out_str(r->run->status, sizeof(r->run->status), "running");
+                json_decref(r->run->result);
+                r->run->result = json_null();
+        }
+        if (!r->found || !str_eq(run, r->run->run_id))
+                return;
+        r->run->events = get_int(rec, "seq");
+        if (!strcmp(type, "keel.history.NonDeterminismDetected"))
+                out_str(r->run->status, sizeof(r->run->status), "blocked");
+        else if (!r->closed && !strcmp(r->run->status, "blocked") &&
+                 (!strcmp(type, "keel.history.ActivityScheduled") ||
+                  !strcmp(type, "keel.history.TimerStarted")))
+                out_str(r->run->status, sizeof(r->run->status), "running");
+        for (size_t i = 0; i < sizeof(closes) / sizeof(closes[0]); i++) {
+                if (strcmp(type, closes[i].type))
+                        continue;
+                r->closed = 1;
+                out_str(r->run->status, sizeof(r->run->status),
+                        closes[i].status);
+                json_decref(r->run->result);
+                if (!strcmp(closes[i].status, "completed")) {
+                        const char *text = get_str(rec, "result");
+                        r->run->result =
+                            text ? json_loads(text, JSON_DECODE_ANY, NULL)
+                                 : NULL;
+                } else if (!strcmp(closes[i].status, "failed")) {
+                        r->run->result =
+                            json_deep_copy(json_object_get(rec, "failure"));
+                } else {
+                        r->run->result = NULL;
+                }
+                if (!r->run->result)
+                        r->run->result = json_null();
+        }
+}
+
+int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
+                       keel_client_run_t *run, char *errstr, size_t errstr_size)
+{
+        keel__history_reader_t hr;
+        result_t r = {workflow_id, run, 0, 0};
+        rd_kafka_conf_t *conf;
+        rd_kafka_topic_partition_list_t *tl;
+        rd_kafka_t *rk;
+        char rderr[512];
+        int32_t parts, p;
+        int64_t deadline;
+        int eof = 0, rc;
+
+        memset(run, 0, sizeof(*run));
+        if (!c || !workflow_id || !*workflow_id || wait_ms < 0)
+                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                            "a client and a workflow ID are required");
+        if ((rc = partitions(c, &parts, errstr, errstr_size)))
+                return rc;
+        p = keel_partition_of(workflow_id, strlen(workflow_id), parts);
+        conf = rd_kafka_conf_dup(c->reader_conf);
+        /* consumer_poll needs a group; this one never joins or commits. */
+        if (!conf ||
+            rd_kafka_conf_set(conf, "enable.partition.eof", "true", rderr,
+                              sizeof(rderr)) != RD_KAFKA_CONF_OK ||
+            rd_kafka_conf_set(conf, "group.id", "keel-client-result", rderr,
+                              sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+                if (conf)
+                        rd_kafka_conf_destroy(conf);
+                return fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                            "out of memory");
+        }
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof(rderr));
+        if (!rk) {
+                rd_kafka_conf_destroy(conf);
+                return fail(errstr, errstr_size, KEEL_ERR_CONFIG,
+                            "Kafka consumer: %s", rderr);
+        }
+        if (keel__history_reader_init(&hr, result_apply, &r)) {
+                rd_kafka_destroy(rk);
+                return fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                            "out of memory");
+        }
+        tl = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(tl, KEEL_TOPIC_HISTORY, p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, tl);
+        rd_kafka_topic_partition_list_destroy(tl);
+
+        /* Read to the end, then on while waiting for the run to close. */
+        deadline = now_ms(CLOCK_MONOTONIC) + c->timeout_ms + wait_ms;
+        rc = KEEL_OK;
+        while (!(eof && (r.closed || now_ms(CLOCK_MONOTONIC) >=
+                                         deadline - c->timeout_ms))) {
+                rd_kafka_message_t *m;
+                if (now_ms(CLOCK_MONOTONIC) >= deadline) {
+                        rc = fail(errstr, errstr_size, KEEL_ERR_TRANSPORT,
+                                  "could not read %s[%d] from %s within %d "
+                                  "ms",
+                                  KEEL_TOPIC_HISTORY, (int)p, c->bootstrap,
+                                  c->timeout_ms);
+                        break;
+                }
+                m = rd_kafka_consumer_poll(rk, POLL_SLICE_MS);
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        eof = 1;
+                else if (m->err)
+                        keel_log(KEEL_LOG_DEBUG, "client",
+                                 "msg=\"reader error\" error=\"%s\"",
+                                 rd_kafka_message_errstr(m));
+                else
+                        keel__history_reader_feed(&hr, m->payload, m->len, NULL,
+                                                  0);
+                rd_kafka_message_destroy(m);
+        }
+        keel__history_reader_destroy(&hr);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        if (rc)
+                return rc;
+        if (!r.found)
+                return fail(errstr, errstr_size, KEEL_ERR_NOT_FOUND,
+                            "no run of workflow %s in %s[%d]", workflow_id,
+                            KEEL_TOPIC_HISTORY, (int)p);
+        if (!r.closed)
+                return fail(errstr, errstr_size, KEEL_ERR_TIMEOUT,
+                            "workflow %s (run %s) is %s", workflow_id,
+                            run->run_id, run->status);
+        return KEEL_OK;
 }

@@ -151,6 +151,32 @@ int keel_client_terminate(keel_client_t *c, const char *workflow_id,
                           const json_t *details, int wait_ms, char *errstr,
                           size_t errstr_size);
 
+/* What keel_client_result() found of a workflow's latest run. */
+typedef struct keel_client_run_s {
+        char run_id[KEEL_UUID_SIZE];
+        /* "running", "blocked", "completed", "failed", "cancelled",
+         * "terminated" or "continued" */
+        char status[16];
+        /* completed: its result; failed: its failure {type, message,
+         * details, non_retryable}; otherwise JSON null. A new reference
+         * the caller releases with json_decref(). */
+        json_t *result;
+        int64_t events; /* history length */
+} keel_client_run_t;
+
+/*
+ * Read workflow_id's history (by the same rules the orchestrator and
+ * projector read it) and report its latest run in *run. With wait_ms > 0,
+ * wait up to that long for the run to close. KEEL_OK when it is closed;
+ * KEEL_ERR_TIMEOUT when it is still open (run filled in); KEEL_ERR_NOT_FOUND
+ * when no run exists (run->result NULL); transport errors as
+ * keel_client_start(). Reads the workflow's whole partition: meant for the
+ * command line and tests; dashboards use the projector.
+ */
+int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
+                       keel_client_run_t *run, char *errstr,
+                       size_t errstr_size);
+
 #ifdef __cplusplus
 }
 #endif
