@@ -172,7 +172,8 @@ static void recover(orch_t *o, int32_t p)
 
 static rd_kafka_t *new_consumer(orch_t *o, char *err, size_t errsize)
 {
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(o->cfg, err, errsize);
+        rd_kafka_conf_t *conf =
+            keel__kafka_conf_new(o->cfg, KEEL__CONSUMER, err, errsize);
         rd_kafka_t *c;
         if (!conf)
                 return NULL;

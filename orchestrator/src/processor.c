@@ -57,7 +57,8 @@ static int kerr(orch_pp_t *pp, const char *what, rd_kafka_error_t *e)
 
 static rd_kafka_t *new_producer(orch_pp_t *pp, char *err, size_t errsize)
 {
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(pp->o->cfg, err, errsize);
+        rd_kafka_conf_t *conf =
+            keel__kafka_conf_new(pp->o->cfg, KEEL__PRODUCER, err, errsize);
         rd_kafka_t *rk;
         if (!conf)
                 return NULL;
@@ -275,7 +276,8 @@ static int read_history(orch_t *o, rd_kafka_t *c, opening_t *ops, int n,
 static rd_kafka_t *history_consumer(orch_t *o, opening_t *ops, int n, char *err,
                                     size_t errsize)
 {
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(o->cfg, err, errsize);
+        rd_kafka_conf_t *conf =
+            keel__kafka_conf_new(o->cfg, KEEL__CONSUMER, err, errsize);
         rd_kafka_topic_partition_list_t *tl;
         char group[300];
         rd_kafka_t *c;

@@ -176,7 +176,8 @@ static rd_kafka_conf_t *producer_conf(keel_client_t *c,
                                       size_t errsize)
 {
         char timeout[32];
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(cfg, errstr, errsize);
+        rd_kafka_conf_t *conf =
+            keel__kafka_conf_new(cfg, KEEL__PRODUCER, errstr, errsize);
 
         if (!conf)
                 return NULL;
@@ -201,7 +202,8 @@ static rd_kafka_conf_t *producer_conf(keel_client_t *c,
 static rd_kafka_conf_t *reader_conf(const keel_config_t *cfg, char *errstr,
                                     size_t errsize)
 {
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(cfg, errstr, errsize);
+        rd_kafka_conf_t *conf =
+            keel__kafka_conf_new(cfg, KEEL__CONSUMER, errstr, errsize);
 
         if (!conf)
                 return NULL;

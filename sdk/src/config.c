@@ -326,7 +326,73 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac,
                  "kafka", "facility=%s msg=\"%s\"", fac, buf);
 }
 
-rd_kafka_conf_t *keel__kafka_conf_new(const keel_config_t *cfg, char *errstr,
+/* librdkafka properties of one kind of client only, by prefix. */
+static const char *const consumer_only[] = {"group.",
+                                            "session.timeout.ms",
+                                            "heartbeat.interval.ms",
+                                            "partition.assignment.strategy",
+                                            "max.poll.interval.ms",
+                                            "auto.commit.",
+                                            "auto.offset.reset",
+                                            "enable.auto.",
+                                            "fetch.",
+                                            "queued.",
+                                            "isolation.level",
+                                            "check.crcs",
+                                            "enable.partition.eof",
+                                            "consume.callback.max.messages",
+                                            "coordinator.query.interval.ms",
+                                            "allow.auto.create.topics"};
+static const char *const producer_only[] = {"transactional.id",
+                                            "transaction.timeout.ms",
+                                            "enable.idempotence",
+                                            "enable.gapless.guarantee",
+                                            "linger.ms",
+                                            "queue.buffering.",
+                                            "batch.",
+                                            "compression.",
+                                            "acks",
+                                            "request.required.acks",
+                                            "message.timeout.ms",
+                                            "delivery.timeout.ms",
+                                            "retries",
+                                            "message.send.max.retries",
+                                            "partitioner",
+                                            "sticky.partitioning.linger.ms",
+                                            "queuing.strategy",
+                                            "dr_msg_cb",
+                                            "dr_cb"};
+
+static int has_prefix(const char *key, const char *const *list, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (!strncmp(key, list[i], strlen(list[i])))
+                        return 1;
+        return 0;
+}
+
+/* The librdkafka property a kafka.* key sets for `kind`, or NULL when it
+ * is not for this kind of client. */
+static const char *kafka_key_for(const char *key, keel__client_kind_t kind)
+{
+        const char *k = key + 6; /* past "kafka." */
+        if (!strncmp(k, "producer.", 9))
+                return kind == KEEL__PRODUCER ? k + 9 : NULL;
+        if (!strncmp(k, "consumer.", 9))
+                return kind == KEEL__CONSUMER ? k + 9 : NULL;
+        if (kind == KEEL__PRODUCER &&
+            has_prefix(k, consumer_only,
+                       sizeof(consumer_only) / sizeof(consumer_only[0])))
+                return NULL;
+        if (kind == KEEL__CONSUMER &&
+            has_prefix(k, producer_only,
+                       sizeof(producer_only) / sizeof(producer_only[0])))
+                return NULL;
+        return k;
+}
+
+rd_kafka_conf_t *keel__kafka_conf_new(const keel_config_t *cfg,
+                                      keel__client_kind_t kind, char *errstr,
                                       size_t errstr_size)
 {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -347,9 +413,11 @@ rd_kafka_conf_t *keel__kafka_conf_new(const keel_config_t *cfg, char *errstr,
         rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
         for (size_t i = 0; i < cfg->n; i++) {
                 const entry_t *e = &cfg->e[i];
-                if (strncmp(e->key, "kafka.", 6))
+                const char *k;
+                if (strncmp(e->key, "kafka.", 6) ||
+                    !(k = kafka_key_for(e->key, kind)))
                         continue;
-                if (rd_kafka_conf_set(conf, e->key + 6, e->value, rderr,
+                if (rd_kafka_conf_set(conf, k, e->value, rderr,
                                       sizeof(rderr)) != RD_KAFKA_CONF_OK) {
                         fail(errstr, errstr_size,
                              "configuration key '%s' (%s): %s", e->key,
@@ -364,10 +432,13 @@ rd_kafka_conf_t *keel__kafka_conf_new(const keel_config_t *cfg, char *errstr,
 int keel_config_validate(const keel_config_t *cfg, char *errstr,
                          size_t errstr_size)
 {
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(cfg, errstr, errstr_size);
-        if (!conf)
-                return KEEL_ERR_CONFIG;
-        rd_kafka_conf_destroy(conf);
+        for (int kind = KEEL__PRODUCER; kind <= KEEL__CONSUMER; kind++) {
+                rd_kafka_conf_t *conf = keel__kafka_conf_new(
+                    cfg, (keel__client_kind_t)kind, errstr, errstr_size);
+                if (!conf)
+                        return KEEL_ERR_CONFIG;
+                rd_kafka_conf_destroy(conf);
+        }
         return KEEL_OK;
 }
 
@@ -375,9 +446,11 @@ int keel__kafka_conf_default(rd_kafka_conf_t *conf, const keel_config_t *cfg,
                              const char *key, const char *value, char *errstr,
                              size_t errstr_size)
 {
-        char k[300];
+        char k[300], kp[300], kc[300];
         snprintf(k, sizeof(k), "kafka.%s", key);
-        if (find(cfg, k))
+        snprintf(kp, sizeof(kp), "kafka.producer.%s", key);
+        snprintf(kc, sizeof(kc), "kafka.consumer.%s", key);
+        if (find(cfg, k) || find(cfg, kp) || find(cfg, kc))
                 return 0;
         return rd_kafka_conf_set(conf, key, value, errstr, errstr_size) ==
                        RD_KAFKA_CONF_OK

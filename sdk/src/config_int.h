@@ -8,10 +8,23 @@
 
 #include <librdkafka/rdkafka.h>
 
-/* A librdkafka configuration with bootstrap.servers and every kafka.*
- * property of cfg set, plus a log callback routed to keel's log. NULL with
- * errstr on failure. */
-rd_kafka_conf_t *keel__kafka_conf_new(const keel_config_t *cfg, char *errstr,
+/* Which kind of client a configuration is for. */
+typedef enum keel__client_kind_e {
+        KEEL__PRODUCER, /* producers and admin clients */
+        KEEL__CONSUMER,
+} keel__client_kind_t;
+
+/*
+ * A librdkafka configuration for a client of `kind` with bootstrap.servers
+ * and cfg's librdkafka properties, plus a log callback routed to keel's
+ * log. `kafka.X` applies to both kinds, except properties librdkafka knows
+ * only for the other kind (group.instance.id for consumers, linger.ms for
+ * producers, ...), which are left out instead of warned about;
+ * `kafka.producer.X` and `kafka.consumer.X` apply to one kind only. NULL
+ * with errstr on failure.
+ */
+rd_kafka_conf_t *keel__kafka_conf_new(const keel_config_t *cfg,
+                                      keel__client_kind_t kind, char *errstr,
                                       size_t errstr_size);
 
 /* Set property key to value on conf unless the user configured

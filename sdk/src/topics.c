@@ -130,7 +130,7 @@ static int admin_open(admin_t *ad, const keel_config_t *cfg, char *errstr,
         keel_config_get_int(cfg, "timeout.ms", &timeout);
         ad->timeout_ms = (int)timeout;
         ad->bootstrap = keel_config_get(cfg, "bootstrap");
-        conf = keel__kafka_conf_new(cfg, errstr, errsize);
+        conf = keel__kafka_conf_new(cfg, KEEL__PRODUCER, errstr, errsize);
         if (!conf)
                 return KEEL_ERR_CONFIG;
         ad->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));

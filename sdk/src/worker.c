@@ -1276,7 +1276,8 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
 static rd_kafka_t *make_producer(keel_worker_t *w, const keel_config_t *cfg,
                                  char *errstr, size_t errstr_size)
 {
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(cfg, errstr, errstr_size);
+        rd_kafka_conf_t *conf =
+            keel__kafka_conf_new(cfg, KEEL__PRODUCER, errstr, errstr_size);
         char rderr[512];
         rd_kafka_t *rk;
 
@@ -1303,7 +1304,8 @@ static rd_kafka_t *make_producer(keel_worker_t *w, const keel_config_t *cfg,
 static rd_kafka_t *make_consumer(keel_worker_t *w, const keel_config_t *cfg,
                                  char *errstr, size_t errstr_size)
 {
-        rd_kafka_conf_t *conf = keel__kafka_conf_new(cfg, errstr, errstr_size);
+        rd_kafka_conf_t *conf =
+            keel__kafka_conf_new(cfg, KEEL__CONSUMER, errstr, errstr_size);
         static const char *const props[][2] = {
             {"enable.auto.commit", "false"},
             {"enable.auto.offset.store", "false"},

@@ -2,6 +2,7 @@
  * test_config.c: configuration from defaults, file, environment and
  * flags, with clear errors that name the key.
  */
+#include "config_int.h"
 #include "keel/config.h"
 #include "keel/error.h"
 #include "keel_test.h"
@@ -103,7 +104,49 @@ static void test_config_file_env_and_flags(void)
         keel_config_destroy(cfg);
 }
 
+/* The value librdkafka holds for name, or "" when unset. */
+static const char *conf_get(rd_kafka_conf_t *conf, const char *name)
+{
+        static char buf[256];
+        size_t n = sizeof(buf);
+        if (rd_kafka_conf_get(conf, name, buf, &n) != RD_KAFKA_CONF_OK)
+                buf[0] = '\0';
+        return buf;
+}
+
+static void test_config_kafka_properties_go_to_their_kind(void)
+{
+        keel_config_t *cfg = keel_config_new();
+        rd_kafka_conf_t *p, *c;
+        char err[256];
+        keel_config_set(cfg, "kafka.group.instance.id", "orch-1", NULL, NULL,
+                        0);
+        keel_config_set(cfg, "kafka.linger.ms", "7", NULL, NULL, 0);
+        keel_config_set(cfg, "kafka.client.id", "both", NULL, NULL, 0);
+        keel_config_set(cfg, "kafka.consumer.fetch.wait.max.ms", "11", NULL,
+                        NULL, 0);
+        keel_config_set(cfg, "kafka.producer.batch.num.messages", "99", NULL,
+                        NULL, 0);
+        p = keel__kafka_conf_new(cfg, KEEL__PRODUCER, err, sizeof(err));
+        c = keel__kafka_conf_new(cfg, KEEL__CONSUMER, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        CU_ASSERT_STRING_EQUAL(conf_get(c, "group.instance.id"), "orch-1");
+        CU_ASSERT_STRING_EQUAL(conf_get(p, "group.instance.id"), "");
+        CU_ASSERT_STRING_EQUAL(conf_get(p, "linger.ms"), "7");
+        CU_ASSERT_STRING_EQUAL(conf_get(c, "client.id"), "both");
+        CU_ASSERT_STRING_EQUAL(conf_get(p, "client.id"), "both");
+        CU_ASSERT_STRING_EQUAL(conf_get(c, "fetch.wait.max.ms"), "11");
+        CU_ASSERT_STRING_EQUAL(conf_get(p, "batch.num.messages"), "99");
+        CU_ASSERT_NOT_EQUAL(strcmp(conf_get(c, "batch.num.messages"), "99"), 0);
+        rd_kafka_conf_destroy(p);
+        rd_kafka_conf_destroy(c);
+        keel_config_destroy(cfg);
+}
+
 static CU_TestInfo tests[] = {
+    {"test_config_kafka_properties_go_to_their_kind",
+     test_config_kafka_properties_go_to_their_kind},
     {"test_config_defaults", test_config_defaults},
     {"test_config_errors_name_the_key", test_config_errors_name_the_key},
     {"test_config_file_env_and_flags", test_config_file_env_and_flags},
