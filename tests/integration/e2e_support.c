@@ -1,0 +1,466 @@
+/*
+ * e2e_support.c: processes, the keel.history watcher and small helpers
+ * for the end-to-end tests on the real Kafka test broker (e2e_support.h).
+ * The watcher feeds each partition's records to its own reader
+ * (history_int.h), so it applies exactly what the orchestrator's restore
+ * and the projector apply: batches once their checkpoint is read, never
+ * the records of a fenced owner or of a batch a newer claim cut off.
+ */
+#include "e2e_support.h"
+
+#include "history_int.h"
+#include "keel_test.h"
+#include "payment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t e2e_now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void e2e_sleep_ms(int64_t ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+                ;
+}
+
+int e2e_env_int(const char *name, int dflt)
+{
+        const char *v = getenv(name);
+        return v && *v ? atoi(v) : dflt;
+}
+
+int e2e_env_init(e2e_env_t *env, const char *name)
+{
+        const char *bindir;
+        FILE *bf;
+
+        memset(env, 0, sizeof(*env));
+        bf = fopen(keel_test_env("KEEL_TEST_KAFKA_FILE"), "r");
+        if (!bf)
+                return KEEL_ERR_IO;
+        if (!fgets(env->bootstrap, sizeof(env->bootstrap), bf)) {
+                fclose(bf);
+                return KEEL_ERR_IO;
+        }
+        fclose(bf);
+        env->bootstrap[strcspn(env->bootstrap, "\r\n")] = '\0';
+        bindir = keel_test_env("KEEL_TEST_BIN_DIR");
+        env->module = keel_test_env("KEEL_TEST_PAYMENT_MODULE");
+        snprintf(env->orch_bin, sizeof(env->orch_bin), "%s/keel-orchestrator",
+                 bindir);
+        snprintf(env->worker_bin, sizeof(env->worker_bin),
+                 "%s/keel-payment-worker", bindir);
+        snprintf(env->workdir, sizeof(env->workdir), "%s/%s-%d",
+                 keel_test_env("KEEL_TEST_WORK_DIR"), name, (int)getpid());
+        mkdir(env->workdir, 0755);
+        return KEEL_OK;
+}
+
+int e2e_topics_create(const e2e_env_t *env)
+{
+        keel_config_t *cfg = keel_config_new();
+        const char *queues[] = {PAYMENT_QUEUE};
+        char err[1024];
+        int rc;
+
+        if (!cfg)
+                return KEEL_ERR_NOMEM;
+        keel_config_set(cfg, "bootstrap", env->bootstrap, NULL, NULL, 0);
+        rc = keel_topics_create(cfg, E2E_PARTITIONS, 1, queues, 1, NULL, NULL,
+                                err, sizeof(err));
+        if (rc)
+                fprintf(stderr, "topics: %s\n", err);
+        keel_config_destroy(cfg);
+        return rc;
+}
+
+/* ---- processes ------------------------------------------------------- */
+
+#define MAX_CHILDREN 64
+
+static pid_t children[MAX_CHILDREN];
+static int atexit_set;
+
+static void forget(pid_t pid)
+{
+        for (int i = 0; i < MAX_CHILDREN; i++)
+                if (children[i] == pid)
+                        children[i] = 0;
+}
+
+void e2e_stop_all(void)
+{
+        for (int i = 0; i < MAX_CHILDREN; i++) {
+                int st;
+                if (children[i] <= 0)
+                        continue;
+                kill(children[i], SIGKILL);
+                waitpid(children[i], &st, 0);
+                children[i] = 0;
+        }
+}
+
+pid_t e2e_spawn(const e2e_env_t *env, const char *logname, char *const argv[])
+{
+        char path[700];
+        pid_t pid;
+
+        if (!atexit_set) {
+                atexit(e2e_stop_all);
+                atexit_set = 1;
+        }
+        snprintf(path, sizeof(path), "%s/%s", env->workdir, logname);
+        pid = fork();
+        if (pid == 0) {
+                int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        for (int i = 0; pid > 0 && i < MAX_CHILDREN; i++)
+                if (children[i] <= 0) {
+                        children[i] = pid;
+                        break;
+                }
+        return pid;
+}
+
+int e2e_stop(pid_t pid, int sig)
+{
+        int st = -1;
+        if (pid <= 0)
+                return -1;
+        kill(pid, sig);
+        kill(pid, SIGCONT);
+        for (int i = 0; i < 300; i++) {
+                if (waitpid(pid, &st, WNOHANG) == pid) {
+                        forget(pid);
+                        return st;
+                }
+                e2e_sleep_ms(100);
+        }
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        forget(pid);
+        return st;
+}
+
+/* argv = fixed (NULL-terminated) then extra (NULL-terminated, or NULL). */
+static pid_t spawn_with(const e2e_env_t *env, const char *logname,
+                        const char *const fixed[], const char *const extra[])
+{
+        char *argv[64];
+        int n = 0;
+        for (int i = 0; fixed[i] && n < 63; i++)
+                argv[n++] = (char *)fixed[i];
+        for (int i = 0; extra && extra[i] && n < 63; i++)
+                argv[n++] = (char *)extra[i];
+        argv[n] = NULL;
+        return e2e_spawn(env, logname, argv);
+}
+
+pid_t e2e_start_orchestrator(const e2e_env_t *env, const char *logname,
+                             const char *module, const char *const extra[])
+{
+        const char *fixed[] = {env->orch_bin,
+                               "--bootstrap",
+                               env->bootstrap,
+                               "--workflows",
+                               module ? module : env->module,
+                               "--log-level",
+                               "info",
+                               NULL};
+        return spawn_with(env, logname, fixed, extra);
+}
+
+pid_t e2e_start_worker(const e2e_env_t *env, const char *logname,
+                       const char *effects, const char *const extra[])
+{
+        const char *fixed[] = {
+            env->worker_bin, "--bootstrap",   env->bootstrap, "--effects",
+            effects,         "--concurrency", "16",           NULL};
+        return spawn_with(env, logname, fixed, extra);
+}
+
+int e2e_start_payment(keel_client_t *client, const char *id,
+                      const json_t *input, int signal, char *err,
+                      size_t errsize)
+{
+        int rc = keel_client_start(client, id, PAYMENT_WORKFLOW, input, NULL,
+                                   NULL, err, errsize);
+        if (!rc && signal)
+                rc = keel_client_signal(client, id, NULL, "refundApproved",
+                                        NULL, 0, err, errsize);
+        return rc;
+}
+
+/* ---- the history watcher ---------------------------------------------- */
+
+typedef struct watch_priv_s {
+        rd_kafka_t *c;
+        keel__history_reader_t readers[E2E_PARTITIONS];
+        int keep_events;
+} watch_priv_t;
+
+e2e_wf_t *e2e_watch_wf(e2e_watch_t *w, const char *id)
+{
+        /* ids are "<prefix><i>" */
+        size_t pl = strlen(w->prefix);
+        char *end;
+        long i;
+        if (strncmp(id, w->prefix, pl) || !id[pl])
+                return NULL;
+        i = strtol(id + pl, &end, 10);
+        return !*end && i >= 0 && i < w->n ? &w->wfs[i] : NULL;
+}
+
+static void apply_event(void *opaque, const json_t *ev)
+{
+        e2e_watch_t *w = opaque;
+        watch_priv_t *pv = w->priv;
+        const json_t *rec = json_object_get(ev, "record");
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *id = json_string_value(json_object_get(rec, "workflow_id"));
+        const char *run = json_string_value(json_object_get(rec, "run_id"));
+        int64_t seq = json_integer_value(json_object_get(rec, "seq"));
+        e2e_wf_t *wf = id ? e2e_watch_wf(w, id) : NULL;
+
+        if (!wf || !type || !run)
+                return;
+        if (pv->keep_events && wf->events)
+                json_array_append(wf->events, (json_t *)ev);
+        if (strcmp(wf->run, run)) {
+                if (seq != 1)
+                        w->seq_violations++;
+                snprintf(wf->run, sizeof(wf->run), "%s", run);
+                wf->last_seq = 0;
+        }
+        if (seq != wf->last_seq + 1) {
+                w->seq_violations++;
+                if (w->seq_violations < 10)
+                        fprintf(stderr, "%s: seq %lld after %lld (%s)\n", id,
+                                (long long)seq, (long long)wf->last_seq, type);
+        }
+        if (seq > wf->last_seq)
+                wf->last_seq = seq;
+        if (!strcmp(type, "keel.history.WorkflowCompleted")) {
+                json_t *r = json_loads(
+                    json_string_value(json_object_get(rec, "result")), 0, NULL);
+                const char *st =
+                    json_string_value(json_object_get(r, "status"));
+                snprintf(wf->status, sizeof(wf->status), "%s", st ? st : "?");
+                json_decref(r);
+        } else if (!strcmp(type, "keel.history.WorkflowFailed") ||
+                   !strcmp(type, "keel.history.WorkflowCancelled") ||
+                   !strcmp(type, "keel.history.WorkflowTerminated")) {
+                snprintf(wf->status, sizeof(wf->status), "%s", type + 13);
+        } else {
+                return;
+        }
+        if (wf->closes++ == 0)
+                w->closed++;
+}
+
+e2e_watch_t *e2e_watch_new(const char *bootstrap, const char *prefix, int n,
+                           int flags)
+{
+        e2e_watch_t *w = calloc(1, sizeof(*w));
+        watch_priv_t *pv = calloc(1, sizeof(*pv));
+        rd_kafka_conf_t *conf;
+        rd_kafka_topic_partition_list_t *tl;
+        char err[512];
+
+        if (!w || !pv || n < 0 ||
+            !(w->wfs = calloc((size_t)n + 1, sizeof(*w->wfs)))) {
+                free(pv);
+                if (w)
+                        free(w->wfs);
+                free(w);
+                return NULL;
+        }
+        w->priv = pv;
+        w->n = n;
+        snprintf(w->prefix, sizeof(w->prefix), "%s", prefix);
+        pv->keep_events = flags & E2E_WATCH_EVENTS;
+        for (int i = 0; i < n; i++) {
+                snprintf(w->wfs[i].id, sizeof(w->wfs[i].id), "%s%d", prefix, i);
+                if (pv->keep_events)
+                        w->wfs[i].events = json_array();
+        }
+        for (int p = 0; p < E2E_PARTITIONS; p++)
+                keel__history_reader_init(&pv->readers[p], apply_event, w);
+
+        conf = rd_kafka_conf_new();
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err,
+                          sizeof(err));
+        rd_kafka_conf_set(conf, "group.id", prefix, err, sizeof(err));
+        rd_kafka_conf_set(conf, "isolation.level", "read_committed", err,
+                          sizeof(err));
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err,
+                          sizeof(err));
+        pv->c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+        if (!pv->c) {
+                fprintf(stderr, "watcher: %s\n", err);
+                rd_kafka_conf_destroy(conf);
+                e2e_watch_destroy(w);
+                return NULL;
+        }
+        tl = rd_kafka_topic_partition_list_new(E2E_PARTITIONS);
+        for (int p = 0; p < E2E_PARTITIONS; p++)
+                rd_kafka_topic_partition_list_add(tl, KEEL_TOPIC_HISTORY, p)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(pv->c, tl);
+        rd_kafka_topic_partition_list_destroy(tl);
+        return w;
+}
+
+void e2e_watch_destroy(e2e_watch_t *w)
+{
+        watch_priv_t *pv;
+        if (!w)
+                return;
+        pv = w->priv;
+        if (pv) {
+                for (int p = 0; p < E2E_PARTITIONS; p++)
+                        keel__history_reader_destroy(&pv->readers[p]);
+                if (pv->c) {
+                        rd_kafka_consumer_close(pv->c);
+                        rd_kafka_destroy(pv->c);
+                }
+                free(pv);
+        }
+        for (int i = 0; i < w->n; i++)
+                json_decref(w->wfs[i].events);
+        free(w->wfs);
+        free(w);
+}
+
+static void sum_counters(e2e_watch_t *w)
+{
+        watch_priv_t *pv = w->priv;
+        w->applied = w->fenced = w->torn = w->undecodable = 0;
+        for (int p = 0; p < E2E_PARTITIONS; p++) {
+                w->applied += pv->readers[p].applied;
+                w->fenced += pv->readers[p].fenced;
+                w->torn += pv->readers[p].torn;
+                w->undecodable += pv->readers[p].undecodable;
+        }
+}
+
+int e2e_watch_until(e2e_watch_t *w, int64_t deadline,
+                    int (*done)(e2e_watch_t *w, void *opaque), void *opaque)
+{
+        watch_priv_t *pv = w->priv;
+        char err[512];
+        int ok = 0;
+
+        while (!(ok = done && done(w, opaque)) && e2e_now_ms() < deadline) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(pv->c, 200);
+                if (!m)
+                        continue;
+                if (!m->err && m->partition >= 0 &&
+                    m->partition < E2E_PARTITIONS)
+                        keel__history_reader_feed(&pv->readers[m->partition],
+                                                  m->payload, m->len, err,
+                                                  sizeof(err));
+                rd_kafka_message_destroy(m);
+                sum_counters(w);
+        }
+        sum_counters(w);
+        return ok;
+}
+
+int e2e_watch_all_closed(e2e_watch_t *w, void *opaque)
+{
+        (void)opaque;
+        return w->closed >= w->n;
+}
+
+const json_t *e2e_wf_event(const e2e_wf_t *wf, const char *type,
+                           const char *activity_id, int nth)
+{
+        size_t i;
+        const json_t *ev;
+        json_array_foreach(wf->events, i, ev)
+        {
+                const char *t = json_string_value(json_object_get(ev, "type"));
+                const json_t *rec = json_object_get(ev, "record");
+                const char *aid =
+                    json_string_value(json_object_get(rec, "activity_id"));
+                if (!t || strncmp(t, "keel.history.", 13) ||
+                    strcmp(t + 13, type))
+                        continue;
+                if (activity_id && (!aid || strcmp(aid, activity_id)))
+                        continue;
+                if (nth-- == 0)
+                        return rec;
+        }
+        return NULL;
+}
+
+const char *e2e_wf_activity_id(const e2e_wf_t *wf, const char *activity_type,
+                               int nth)
+{
+        size_t i;
+        const json_t *ev;
+        json_array_foreach(wf->events, i, ev)
+        {
+                const json_t *rec = json_object_get(ev, "record");
+                const char *t = json_string_value(json_object_get(ev, "type"));
+                const char *at =
+                    json_string_value(json_object_get(rec, "activity_type"));
+                if (!t || strcmp(t, "keel.history.ActivityScheduled") || !at ||
+                    strcmp(at, activity_type))
+                        continue;
+                if (nth-- == 0)
+                        return json_string_value(
+                            json_object_get(rec, "activity_id"));
+        }
+        return NULL;
+}
+
+int e2e_effects_count(const char *path, const char *activity, e2e_watch_t *w,
+                      int *counts)
+{
+        size_t al = strlen(activity);
+        char line[512];
+        int total = 0;
+        FILE *f = fopen(path, "r");
+
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f)) {
+                char *key = line + al + 1;
+                e2e_wf_t *wf;
+                if (strncmp(line, activity, al) || line[al] != '\t')
+                        continue;
+                key[strcspn(key, "/\n")] = '\0';
+                if (!(wf = e2e_watch_wf(w, key)))
+                        continue;
+                counts[wf - w->wfs]++;
+                total++;
+        }
+        fclose(f);
+        return total;
+}
