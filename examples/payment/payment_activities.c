@@ -6,14 +6,19 @@
  * Input fields that make them fail, for tests and the demo:
  * "decline": true (chargeCard fails, non-retryable), "out_of_stock": true
  * (reserveInventory fails, non-retryable), "flaky": N (every activity
- * fails its first N attempts with a retryable error).
+ * fails its first N attempts with a retryable error). "slow_ms": N (every
+ * activity, on every attempt, sleeps N ms before its effect, like a slow
+ * provider: time for a test to kill the worker mid-activity; a declined
+ * card or a missing item still fails at once).
  */
 #include "payment.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct payment_effects_s {
         FILE *f;
@@ -109,10 +114,25 @@ static int flaky(keel_activity_ctx_t *ctx, const json_t *input)
         return KEEL_OK;
 }
 
+/* "slow_ms": a provider that takes its time (on this handler thread). */
+static void slow(const json_t *input)
+{
+        json_int_t ms = json_integer_value(json_object_get(input, "slow_ms"));
+        struct timespec ts;
+        if (ms <= 0)
+                return;
+        ts.tv_sec = (time_t)(ms / 1000);
+        ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+                ; /* interrupted: sleep the rest */
+}
+
 static int simple(keel_activity_ctx_t *ctx, const json_t *input,
                   json_t **result, const char *what)
 {
-        int rc = flaky(ctx, input);
+        int rc;
+        slow(input);
+        rc = flaky(ctx, input);
         if (rc)
                 return rc;
         if ((rc = effect(ctx)))

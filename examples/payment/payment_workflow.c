@@ -1,11 +1,13 @@
 /*
  * payment_workflow.c: the payment workflow (payment.h), plain C on keel's
  * workflow API. Input: {"order": "...", "card": "...", "amount": 4200,
- * "sku": "...", "refund_window_ms": optional, default 72 hours}.
+ * "sku": "...", "refund_window_ms": optional, default 72 hours,
+ * "start_to_close_ms": optional, every activity's start-to-close timeout,
+ * default 10 s (tests shorten it to see a timeout and a retry soon)}.
  */
 #include "payment.h"
 
-static const keel_activity_options_t opts = {
+static const keel_activity_options_t default_opts = {
     .task_queue = PAYMENT_QUEUE,
     .start_to_close_ms = 10000,
     .retry = {.initial_interval_ms = 1000, .maximum_attempts = 5},
@@ -20,12 +22,16 @@ static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
 {
         json_t *in = (json_t *)input;
         int64_t window = PAYMENT_REFUND_WINDOW_MS;
+        keel_activity_options_t opts = default_opts;
         json_t *payload;
         int rc;
 
         if (json_is_integer(json_object_get(input, "refund_window_ms")))
                 window = json_integer_value(
                     json_object_get(input, "refund_window_ms"));
+        if (json_integer_value(json_object_get(input, "start_to_close_ms")) > 0)
+                opts.start_to_close_ms = json_integer_value(
+                    json_object_get(input, "start_to_close_ms"));
 
         rc = keel_activity(wf, "chargeCard", json_incref(in), &opts, NULL);
         if (rc == KEEL_ERR_CANCELLED)

@@ -51,6 +51,7 @@ typedef struct orch_pp_s {
         int64_t last_inbox; /* last processed, for the checkpoint; -1 */
         keel__out_t out;
         atomic_int dr_failed; /* a delivery failed in this transaction */
+        int fenced;           /* another owner's producer fenced ours */
         char txn_id[256];
         char owner[512];
 } orch_pp_t;
@@ -60,6 +61,7 @@ struct orch_s {
         const keel_registry_t *reg;
         rd_kafka_t *consumer;
         orch_pp_t **pps;     /* by partition, NULL when not owned */
+        int64_t *retry_at;   /* by partition: when to retry a given-up one */
         int32_t partitions;  /* of keel.inbox */
         json_t *topic_parts; /* topic -> partition count */
         orch_metrics_t metrics;

@@ -114,8 +114,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
-                for (int i = 0; ps && i < parts->cnt; i++)
+                for (int i = 0; ps && i < parts->cnt; i++) {
                         ps[i] = parts->elems[i].partition;
+                        if (ps[i] >= 0 && ps[i] < o->partitions)
+                                o->retry_at[ps[i]] = 0;
+                }
                 if (ps)
                         open_pps(o, ps, parts->cnt);
                 free(ps);
@@ -143,13 +146,41 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
 }
 
+/* Is p among the consumer's assigned partitions? */
+static int assigned(orch_t *o, int32_t p)
+{
+        rd_kafka_topic_partition_list_t *l = NULL;
+        int found = 0;
+        if (rd_kafka_assignment(o->consumer, &l) || !l)
+                return 0;
+        for (int i = 0; i < l->cnt; i++)
+                if (l->elems[i].partition == p)
+                        found = 1;
+        rd_kafka_topic_partition_list_destroy(l);
+        return found;
+}
+
 /* After a failed transaction: reopen the processor and restart its
- * partition from the new checkpoint. */
+ * partition from the new checkpoint. A processor that was fenced (another
+ * orchestrator owns the partition now; we were frozen, say) gives the
+ * partition up instead: reopening would fence the rightful owner in turn.
+ * It is tried again later only if the group still assigns it to us. */
 static void recover(orch_t *o, int32_t p)
 {
         rd_kafka_topic_partition_list_t *tl;
         rd_kafka_error_t *e;
 
+        if (o->pps[p] &&
+            (o->pps[p]->fenced || rd_kafka_assignment_lost(o->consumer))) {
+                keel_log(KEEL_LOG_WARN, "orchestrator",
+                         "partition=%d msg=\"fenced: another orchestrator "
+                         "owns the partition; giving it up\"",
+                         p);
+                close_pp(o, p);
+                o->retry_at[p] = orch_now_ms() + 10000;
+                return;
+        }
+        o->retry_at[p] = 0;
         close_pp(o, p);
         open_pps(o, &p, 1);
         if (!o->pps[p]) {
@@ -246,10 +277,12 @@ int orch_run(orch_t *o)
 
         o->topic_parts = json_object();
         o->pps = calloc((size_t)o->partitions, sizeof(*o->pps));
+        o->retry_at = calloc((size_t)o->partitions, sizeof(*o->retry_at));
         msgs = calloc((size_t)o->batch_max, sizeof(*msgs));
         by_p = calloc((size_t)o->partitions, sizeof(*by_p));
         cnt = calloc((size_t)o->partitions, sizeof(*cnt));
-        if (!o->topic_parts || !o->pps || !msgs || !by_p || !cnt)
+        if (!o->topic_parts || !o->pps || !o->retry_at || !msgs || !by_p ||
+            !cnt)
                 return KEEL_ERR_NOMEM;
         for (int32_t p = 0; p < o->partitions; p++)
                 if (!(by_p[p] = calloc((size_t)o->batch_max, sizeof(**by_p))))
@@ -320,6 +353,15 @@ int orch_run(orch_t *o)
                 }
                 for (size_t i = 0; i < n; i++)
                         rd_kafka_message_destroy(msgs[i]);
+                /* Partitions given up after being fenced: still ours? */
+                for (int32_t p = 0; p < o->partitions && !o->stop; p++) {
+                        if (!o->retry_at[p] || o->pps[p] ||
+                            orch_now_ms() < o->retry_at[p])
+                                continue;
+                        o->retry_at[p] = 0;
+                        if (assigned(o, p))
+                                recover(o, p);
+                }
                 if (keel__app_wait_signal(0))
                         o->stop = 1;
         }
@@ -339,6 +381,8 @@ int orch_run(orch_t *o)
         free(msgs);
         free(o->pps);
         o->pps = NULL;
+        free(o->retry_at);
+        o->retry_at = NULL;
         json_decref(o->topic_parts);
         return rc;
 }

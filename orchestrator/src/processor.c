@@ -46,6 +46,11 @@ static int timeout_ms(const orch_pp_t *pp)
 /* Log a librdkafka error object and free it. Returns KEEL_ERR_KAFKA. */
 static int kerr(orch_pp_t *pp, const char *what, rd_kafka_error_t *e)
 {
+        rd_kafka_resp_err_t code = rd_kafka_error_code(e);
+        if (rd_kafka_error_is_fatal(e) || code == RD_KAFKA_RESP_ERR__FENCED ||
+            code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+            code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+                pp->fenced = 1;
         keel_log(KEEL_LOG_ERROR, "orchestrator",
                  "partition=%d msg=\"%s failed\" error=\"%s\" fatal=%d "
                  "retriable=%d",
@@ -602,7 +607,10 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
                          json_string_value(json_object_get(t, "keel_id")))))
                         return rc;
         }
-        snprintf(key, sizeof(key), "%s%d", KEEL__KEY_CHECKPOINT, pp->p);
+        /* One key per epoch: compaction keeps each owner's last checkpoint,
+         * which closes every batch that owner completed. */
+        snprintf(key, sizeof(key), "%s%d/%lld", KEEL__KEY_CHECKPOINT, pp->p,
+                 (long long)pp->epoch);
         {
                 json_t *cp =
                     json_pack("{si sI sI si sI}", "partition", (int)pp->p,

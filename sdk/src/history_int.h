@@ -11,7 +11,10 @@
  * sees the same history, exactly once.
  *
  * Record keys: events "<workflow ID>/<seq>", claims "!claim/<p>/<epoch>",
- * checkpoints "!checkpoint/<p>". Workflow IDs may not start with '!'.
+ * checkpoints "!checkpoint/<p>/<epoch>". keel.history is compacted: keys
+ * are unique per event and claim, and per epoch for checkpoints, so
+ * compaction keeps every owner's last checkpoint, which still closes every
+ * batch that owner completed. Workflow IDs may not start with '!'.
  */
 #ifndef KEEL_HISTORY_INT_H
 #define KEEL_HISTORY_INT_H
