@@ -599,11 +599,16 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
                 }
                 snprintf(topic, sizeof(topic), "%s%s", KEEL_TOPIC_TASKS_PREFIX,
                          queue);
-                const char *tkey =
-                    json_string_value(json_object_get(t, "idempotency_key"));
+                /* A cancel is keyed and placed like its task, so it
+                 * follows the task on the same partition. */
+                const char *ttype =
+                    json_string_value(json_object_get(t, "record_type"));
+                snprintf(key, sizeof(key), "%s/%s",
+                         json_string_value(json_object_get(t, "workflow_id")),
+                         json_string_value(json_object_get(t, "activity_id")));
                 if ((rc = produce_record(
-                         pp, topic, pp->p % parts, tkey, strlen(tkey),
-                         "keel.tasks.ActivityTask", t,
+                         pp, topic, pp->p % parts, key, strlen(key),
+                         ttype ? ttype : "keel.tasks.ActivityTask", t,
                          json_string_value(json_object_get(t, "keel_id")))))
                         return rc;
         }

@@ -148,7 +148,11 @@ int keel__activity_run(keel_activity_fn_t fn, void *opaque, const json_t *task,
                 /* say nothing */
         } else {
                 char *details;
-                if (!ctx.failed)
+                if (!ctx.failed && rc == KEEL_ERR_CANCELLED)
+                        keel_activity_fail(&ctx, "Cancelled",
+                                           "the activity was cancelled", NULL,
+                                           1);
+                else if (!ctx.failed)
                         keel_activity_fail(&ctx, keel_err_name(rc),
                                            keel_err_str(rc), NULL, 0);
                 details = dumps_any(ctx.fail_details);

@@ -9,6 +9,13 @@
  * event timestamps agree after a restart. Deadlines sit in one min-heap;
  * an entry is checked against the current state when it comes due, so
  * superseded entries are simply dropped then.
+ *
+ * Cancellation reaches activities as ActivityCancel records on their task
+ * topics, for every attempt sent and not finished: when the run gets its
+ * first WorkflowCancelRequested (those activities are marked cancelled and
+ * never retried; one waiting for a retry fails at once) and when the run
+ * closes (those not told already). Activities the workflow schedules after
+ * the request, such as compensations, run and retry as usual.
  */
 #include "machine_int.h"
 
@@ -42,7 +49,8 @@ typedef struct act_s {
         int64_t attempt_at;   /* current attempt's task; 0 while waiting */
         int64_t retry_at;     /* > 0: the next attempt is due then */
         int64_t last_hb_at;
-        int started; /* a heartbeat came for this attempt */
+        int started;   /* a heartbeat came for this attempt */
+        int cancelled; /* pending at the run's cancel request: no retry */
         int64_t sts_ms, stc_ms, sctc_ms, hb_ms;
         const json_t *sched; /* the ActivityScheduled event (in events) */
         char *hb_details;    /* last heartbeat's details (JSON text) */
@@ -57,7 +65,8 @@ typedef struct run_s {
         char *workflow_id, *run_id, *type, *start_command_id;
         json_t *events;
         int status;
-        int64_t new_from; /* first event since the last activation */
+        int cancel_requested; /* a WorkflowCancelRequested was applied */
+        int64_t new_from;     /* first event since the last activation */
         act_t *acts;
         size_t n_acts, cap_acts;
         timer_t_ *timers;
@@ -508,6 +517,16 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                         *t = r->timers[--r->n_timers];
                 return KEEL_OK;
         }
+        if (is(type, "WorkflowCancelRequested")) {
+                /* The first request counts, as in workflow.c: what was
+                 * pending then is cancelled; a later request does not
+                 * touch the compensations scheduled since. */
+                if (!r->cancel_requested)
+                        for (size_t i = 0; i < r->n_acts; i++)
+                                r->acts[i].cancelled = 1;
+                r->cancel_requested = 1;
+                return KEEL_OK;
+        }
         if (is(type, "WorkflowCompleted"))
                 set_status(m, r, ST_COMPLETED);
         else if (is(type, "WorkflowFailed"))
@@ -527,12 +546,16 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
         return KEEL_OK;
 }
 
+static int cancel_on_close(keel__machine_t *m, run_t *r, const json_t *ev,
+                           int64_t now, keel__out_t *out);
+
 /* A new event of `type` for r, stamped and applied; rec stolen. Also
  * appended to out->history. */
 static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
                 int64_t now, keel__out_t *out)
 {
         json_t *ev;
+        int rc;
         if (!rec)
                 return KEEL_ERR_NOMEM;
         json_object_set_new(rec, "workflow_id", json_string(r->workflow_id));
@@ -550,6 +573,10 @@ static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
                 return KEEL_ERR_NOMEM;
         }
         m->st.events++;
+        if ((rc = cancel_on_close(m, r, ev, now, out))) {
+                json_decref(ev);
+                return rc;
+        }
         return apply(m, r, ev);
 }
 
@@ -586,6 +613,107 @@ static int emit_task(keel__machine_t *m, run_t *r, act_t *a, int64_t now,
         if (!t || json_array_append_new(out->tasks, t))
                 return KEEL_ERR_NOMEM;
         m->st.tasks++;
+        return KEEL_OK;
+}
+
+/*
+ * An ActivityCancel for a's current attempt, to the task topic its task went
+ * to. `cause_seq` is the seq of the event that caused it (the cancel request
+ * or the closing event); one event may stop several activities, so the
+ * record's ID also names the activity.
+ */
+static int emit_cancel(keel__machine_t *m, run_t *r, const act_t *a,
+                       int64_t cause_seq, const char *reason, int64_t now,
+                       keel__out_t *out)
+{
+        const json_t *s = keel__ev_rec(a->sched);
+        char keel_id[600];
+        json_t *t;
+
+        snprintf(keel_id, sizeof(keel_id), "%s/%lld/%s", r->workflow_id,
+                 (long long)cause_seq, a->id);
+        t = json_pack("{ss ss ss ss si ss sI sI ss ss}", "record_type",
+                      "keel.tasks.ActivityCancel", "workflow_id",
+                      r->workflow_id, "run_id", r->run_id, "activity_id", a->id,
+                      "attempt", a->attempt, "reason", reason, "epoch",
+                      (json_int_t)0, "ts", (json_int_t)now, "task_queue",
+                      rstr(s, "task_queue"), "keel_id", keel_id);
+        if (!t || json_array_append_new(out->tasks, t))
+                return KEEL_ERR_NOMEM;
+        m->st.cancels++;
+        return KEEL_OK;
+}
+
+/* The final failure of a cancelled activity that waits for a retry: its
+ * next attempt will not run. */
+static int emit_cancelled_failure(keel__machine_t *m, run_t *r, const act_t *a,
+                                  int64_t now, keel__out_t *out)
+{
+        return emit(m, r, H "ActivityFailed",
+                    json_pack("{ss si s{ss ss ss sb} sn}", "activity_id", a->id,
+                              "attempt", a->attempt, "failure", "type",
+                              "Cancelled", "message",
+                              "the workflow was cancelled before the "
+                              "activity's next attempt",
+                              "details", "null", "non_retryable", 1,
+                              "next_attempt_at"),
+                    now, out);
+}
+
+/* After r's first WorkflowCancelRequested (seq cause_seq): stop what runs,
+ * end what waits for a retry. */
+static int cancel_activities(keel__machine_t *m, run_t *r, int64_t cause_seq,
+                             const char *reason, int64_t now, keel__out_t *out)
+{
+        size_t i = 0;
+        int rc;
+
+        while (i < r->n_acts) {
+                act_t *a = &r->acts[i];
+                if (!a->cancelled) {
+                        i++;
+                } else if (a->attempt_at) {
+                        if ((rc = emit_cancel(m, r, a, cause_seq, reason, now,
+                                              out)))
+                                return rc;
+                        i++;
+                } else if ((rc = emit_cancelled_failure(m, r, a, now, out))) {
+                        return rc; /* else a was removed: acts[i] is new */
+                }
+        }
+        return KEEL_OK;
+}
+
+/* ev (not applied yet) closes r: stop the attempts still running that
+ * were not told already, before apply() forgets them. */
+static int cancel_on_close(keel__machine_t *m, run_t *r, const json_t *ev,
+                           int64_t now, keel__out_t *out)
+{
+        static const char *const closing[][2] = {
+            {"WorkflowCompleted", "the workflow completed"},
+            {"WorkflowFailed", "the workflow failed"},
+            {"WorkflowCancelled", "the workflow was cancelled"},
+            {"WorkflowTerminated", "the workflow was terminated"},
+        };
+        const char *type = keel__ev_type(ev);
+        const char *reason = NULL;
+        int rc;
+
+        if (!is_open(r))
+                return KEEL_OK;
+        for (size_t k = 0; k < sizeof(closing) / sizeof(closing[0]); k++)
+                if (is(type, closing[k][0]))
+                        reason = closing[k][1];
+        if (!reason)
+                return KEEL_OK;
+        for (size_t i = 0; i < r->n_acts; i++) {
+                const act_t *a = &r->acts[i];
+                if (!a->attempt_at || a->cancelled)
+                        continue;
+                if ((rc = emit_cancel(m, r, a, rint_(keel__ev_rec(ev), "seq"),
+                                      reason, now, out)))
+                        return rc;
+        }
         return KEEL_OK;
 }
 
@@ -645,6 +773,7 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
                 const char *type = keel__ev_type(ev);
                 json_incref(ev);
                 if (json_array_append(out->history, ev) ||
+                    cancel_on_close(m, r, ev, now, out) ||
                     (rc = apply(m, r, ev))) {
                         json_decref(ev);
                         json_decref(act.new_events);
@@ -687,7 +816,7 @@ static int64_t next_attempt_at(const act_t *a, int64_t now)
                 coeff = 2.0;
         if (maxi <= 0)
                 maxi = 100 * initial;
-        if (maxa > 0 && a->attempt >= maxa)
+        if (a->cancelled || (maxa > 0 && a->attempt >= maxa))
                 return 0;
         delay = (double)initial * pow(coeff, a->attempt - 1);
         if (delay > (double)maxi)
@@ -899,10 +1028,15 @@ static int cmd_signal_cancel(keel__machine_t *m, const char *type,
                                     rstr(rec, "command_id")),
                           now, out);
         } else if (!strcmp(cmd, "CancelWorkflow")) {
+                int first = !r->cancel_requested;
                 rc = emit(m, r, H "WorkflowCancelRequested",
                           json_pack("{ss ss}", "reason", rstr(rec, "reason"),
                                     "command_id", rstr(rec, "command_id")),
                           now, out);
+                if (!rc && first)
+                        rc = cancel_activities(
+                            m, r, (int64_t)json_array_size(r->events),
+                            rstr(rec, "reason"), now, out);
         } else {
                 return emit(
                     m, r, H "WorkflowTerminated",
@@ -1055,6 +1189,12 @@ static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
                           json_pack("{ss}", "timer_id", e->id), now, out);
                 return rc ? rc : activate(m, r, now, out);
         }
+        if (e->kind == HK_RETRY && a->cancelled) {
+                /* Cancelled while waiting for this retry (a history
+                 * written before cancel requests ended such waits). */
+                rc = emit_cancelled_failure(m, r, a, now, out);
+                return rc ? rc : activate(m, r, now, out);
+        }
         if (e->kind == HK_RETRY) {
                 rc = emit(m, r, H "ActivityRetried",
                           json_pack("{ss si}", "activity_id", a->id, "attempt",
@@ -1165,6 +1305,22 @@ int keel__machine_run(keel__machine_t *m, const char *workflow_id,
                 return KEEL_ERR_NOT_FOUND;
         info_of(r, info);
         return KEEL_OK;
+}
+
+int keel__machine_activity_cancelled(keel__machine_t *m,
+                                     const char *workflow_id,
+                                     const char *run_id,
+                                     const char *activity_id, int attempt)
+{
+        run_t *r = find_run(m, workflow_id);
+        const act_t *a;
+        if (!r)
+                return 0;
+        /* A newer run replaces a run only once it has closed. */
+        if (strcmp(r->run_id, run_id) || !is_open(r))
+                return 1;
+        a = find_act(r, activity_id);
+        return a && a->cancelled && a->attempt == attempt && a->attempt_at;
 }
 
 void keel__machine_foreach(keel__machine_t *m,

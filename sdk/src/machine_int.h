@@ -1,7 +1,8 @@
 /*
  * machine_int.h: the workflows of one partition as a state machine, with
  * no Kafka in it. Inbox commands and the passing of time go in; history
- * events to append, activity tasks to send and refused commands come out.
+ * events to append, records for task topics (activity tasks and their
+ * cancellations) and refused commands come out.
  * The orchestrator wraps it in Kafka transactions; the test environment
  * drives it with fake activities and a virtual clock; restore feeds it the
  * recorded history back.
@@ -19,7 +20,9 @@
 
 typedef struct keel__out_s {
         json_t *history; /* events {"type","record"}, in the order to write */
-        json_t *tasks;   /* ActivityTask records */
+        json_t *tasks;   /* records for keel.tasks.<task_queue>: ActivityTask,
+                            or ActivityCancel when "record_type" says so;
+                            "keel_id" is the record's unique ID */
         json_t *rejects; /* {"workflow_id","command_id","command","error",
                             "reason"}: commands refused */
 } keel__out_t;
@@ -84,6 +87,18 @@ typedef struct keel__run_info_s {
 int keel__machine_run(keel__machine_t *m, const char *workflow_id,
                       keel__run_info_t *info);
 
+/*
+ * Should attempt `attempt` of activity activity_id of run run_id stop? 1
+ * once the run's cancel request reached that attempt (it was sent and not
+ * finished then) or the run has closed; 0 otherwise, and for an unknown
+ * workflow. What a worker learns from ActivityCancel records, for the test
+ * environment, which runs activities inline.
+ */
+int keel__machine_activity_cancelled(keel__machine_t *m,
+                                     const char *workflow_id,
+                                     const char *run_id,
+                                     const char *activity_id, int attempt);
+
 /* Call fn for every workflow's latest run. */
 void keel__machine_foreach(keel__machine_t *m,
                            void (*fn)(const keel__run_info_t *info,
@@ -95,6 +110,7 @@ typedef struct keel__machine_stats_s {
         uint64_t commands;    /* inbox commands applied */
         uint64_t events;      /* history events produced */
         uint64_t tasks;       /* activity tasks produced */
+        uint64_t cancels;     /* ActivityCancel records produced */
         uint64_t stale;       /* results for attempts no longer current */
         uint64_t rejected;    /* commands refused */
         uint64_t activations; /* workflow code runs */

@@ -8,10 +8,13 @@
  * mark tasks finished. Each partition keeps its tasks in offset order, so
  * the commit position is the first unfinished task (or the offset after
  * the last record consumed): a crash or a revoked partition never skips a
- * task whose result was not delivered. Records that are not activity
- * tasks are sent to keel.dlq and count as finished once that is
- * delivered. One mutex guards tasks, the run queue and the counters; the
- * partition table belongs to the consumer thread.
+ * task whose result was not delivered. An ActivityCancel on the same
+ * topic marks its task cancelled: a queued one is answered with a
+ * "Cancelled" failure without running, a running one learns it from its
+ * next heartbeat; the cancel itself is finished once read. Other records
+ * are sent to keel.dlq and count as finished once that is delivered. One
+ * mutex guards tasks, the run queue and the counters; the partition table
+ * belongs to the consumer thread.
  */
 #include "keel/worker.h"
 
@@ -35,6 +38,7 @@
 
 #define COMPONENT          "worker"
 #define TASK_TYPE          "keel.tasks.ActivityTask"
+#define CANCEL_TYPE        "keel.tasks.ActivityCancel"
 #define POLL_MS            100
 #define PAUSED_POLL_MS     5
 #define COMMIT_INTERVAL_MS 200
@@ -59,6 +63,7 @@ typedef struct task_s {
         task_state_t state;
         int abandoned;   /* its partition is no longer ours: drop results */
         int shrunk;      /* out_rec was already replaced by a smaller one */
+        int cancelled;   /* an ActivityCancel came for it */
         json_t *task;    /* the ActivityTask; NULL for a dead letter */
         unsigned hb_seq; /* heartbeats sent (handler thread only) */
         /* The record to deliver: */
@@ -122,7 +127,7 @@ struct keel_worker_s {
 
         atomic_int started, stop, fatal;
         atomic_uint_fast64_t st_started, st_completed, st_failed,
-            st_undecodable, st_heartbeats;
+            st_undecodable, st_heartbeats, st_cancels, st_cancels_unmatched;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -250,6 +255,28 @@ static int task_encode(task_t *t, char *errstr, size_t errstr_size)
                                  errstr, errstr_size);
 }
 
+/* A non-retryable ActivityFailed for task, as the handler's result would
+ * be (new reference; NULL if out of memory). */
+static json_t *failure_rec(const keel_worker_t *w, const json_t *task,
+                           const char *type, const char *message)
+{
+        char *command_id =
+            dup_printf("%s/%d", tstr(task, "idempotency_key"), tattempt(task));
+        json_t *rec =
+            command_id ? json_pack("{ss ss sI ss ss si ss s{ss ss ss sb}}",
+                                   "workflow_id", tstr(task, "workflow_id"),
+                                   "command_id", command_id, "ts",
+                                   (json_int_t)wall_ms(), "run_id",
+                                   tstr(task, "run_id"), "activity_id",
+                                   tstr(task, "activity_id"), "attempt",
+                                   tattempt(task), "worker_id", w->worker_id,
+                                   "failure", "type", type, "message", message,
+                                   "details", "null", "non_retryable", 1)
+                       : NULL;
+        free(command_id);
+        return rec;
+}
+
 /*
  * Replace t's record by a smaller one after it could not be encoded or
  * the broker refused its size: a result becomes a non-retryable
@@ -265,23 +292,7 @@ static int task_shrink(keel_worker_t *w, task_t *t, const char *why)
                 return KEEL_ERR_TOO_LARGE;
         t->shrunk = 1;
         if (t->task) {
-                char *command_id =
-                    dup_printf("%s/%d", tstr(t->task, "idempotency_key"),
-                               tattempt(t->task));
-                rec = command_id
-                          ? json_pack(
-                                "{ss ss sI ss ss si ss s{ss ss ss sb}}",
-                                "workflow_id", tstr(t->task, "workflow_id"),
-                                "command_id", command_id, "ts",
-                                (json_int_t)wall_ms(), "run_id",
-                                tstr(t->task, "run_id"), "activity_id",
-                                tstr(t->task, "activity_id"), "attempt",
-                                tattempt(t->task), "worker_id", w->worker_id,
-                                "failure", "type", "ResultTooLarge", "message",
-                                why, "details", "null", "non_retryable", 1)
-                          : NULL;
-                free(command_id);
-                if (!rec)
+                if (!(rec = failure_rec(w, t->task, "ResultTooLarge", why)))
                         return KEEL_ERR_NOMEM;
                 json_decref(t->out_rec);
                 t->out_rec = rec;
@@ -810,8 +821,8 @@ static void *delivery_main(void *arg)
 /* ---- handler threads ---------------------------------------------------- */
 
 /* keel__heartbeat_fn_t: on a handler thread, during its handler. Sends an
- * ActivityHeartbeat (best effort); KEEL_ERR_CANCELLED once the task is
- * no longer this worker's. */
+ * ActivityHeartbeat (best effort); KEEL_ERR_CANCELLED once an
+ * ActivityCancel came for the task or it is no longer this worker's. */
 static int heartbeat(void *opaque, const json_t *task, const json_t *details)
 {
         task_t *t = opaque;
@@ -826,7 +837,7 @@ static int heartbeat(void *opaque, const json_t *task, const json_t *details)
         rd_kafka_resp_err_t kerr;
 
         pthread_mutex_lock(&w->lock);
-        gone = t->abandoned || w->quiesced;
+        gone = t->abandoned || w->quiesced || t->cancelled;
         pthread_mutex_unlock(&w->lock);
         if (gone)
                 return KEEL_ERR_CANCELLED;
@@ -879,6 +890,43 @@ static int heartbeat(void *opaque, const json_t *task, const json_t *details)
         return KEEL_OK;
 }
 
+/*
+ * Make rec (stolen: an inbox command of codec type `type`) the record t
+ * delivers, to its workflow's inbox partition, encoded (or shrunk to a
+ * failure that encodes). On error t has no record and the error is
+ * logged.
+ */
+static int task_set_result(keel_worker_t *w, task_t *t, const char *type,
+                           json_t *rec)
+{
+        const char *wf = tstr(t->task, "workflow_id");
+        char err[256] = "";
+        int rc = KEEL_OK;
+
+        t->out_type = type;
+        t->out_rec = rec;
+        t->out_topic = KEEL_TOPIC_INBOX;
+        t->out_partition =
+            keel_partition_of(wf, strlen(wf), w->inbox_partitions);
+        free(t->out_key);
+        t->out_key = strdup(wf);
+        t->out_key_len = strlen(wf);
+        if (!t->out_key)
+                rc = KEEL_ERR_NOMEM;
+        else if ((rc = task_encode(t, err, sizeof(err))))
+                rc = task_shrink(w, t, err);
+        if (rc) {
+                keel_log(KEEL_LOG_ERROR, COMPONENT,
+                         "msg=\"result not encodable, none sent\" "
+                         "workflow_id=%s activity_id=%s attempt=%d error=%s",
+                         wf, tstr(t->task, "activity_id"), tattempt(t->task),
+                         keel_err_name(rc));
+                json_decref(t->out_rec);
+                t->out_rec = NULL;
+        }
+        return rc;
+}
+
 /* Run one task's handler and hand its result to the producer. On a
  * handler thread; t is T_RUNNING. */
 static void run_task(keel_worker_t *w, task_t *t)
@@ -889,7 +937,6 @@ static void run_task(keel_worker_t *w, task_t *t)
         const handler_t *h = find_handler(w, atype);
         const char *type = NULL;
         json_t *rec = NULL;
-        char err[256] = "";
         int rc;
 
         atomic_fetch_add(&w->st_started, 1);
@@ -907,30 +954,8 @@ static void run_task(keel_worker_t *w, task_t *t)
                          "workflow_id=%s activity_id=%s attempt=%d error=%s",
                          wf, tstr(task, "activity_id"), tattempt(task),
                          keel_err_name(rc));
-        if (rec) {
-                t->out_type = type;
-                t->out_rec = rec;
-                t->out_topic = KEEL_TOPIC_INBOX;
-                t->out_partition =
-                    keel_partition_of(wf, strlen(wf), w->inbox_partitions);
-                t->out_key = strdup(wf);
-                t->out_key_len = strlen(wf);
-                if (!t->out_key) {
-                        rc = KEEL_ERR_NOMEM;
-                        json_decref(t->out_rec);
-                        t->out_rec = NULL;
-                } else if ((rc = task_encode(t, err, sizeof(err))) &&
-                           (rc = task_shrink(w, t, err))) {
-                        keel_log(KEEL_LOG_ERROR, COMPONENT,
-                                 "msg=\"result not encodable, none sent\" "
-                                 "workflow_id=%s activity_id=%s attempt=%d "
-                                 "error=%s",
-                                 wf, tstr(task, "activity_id"), tattempt(task),
-                                 keel_err_name(rc));
-                        json_decref(t->out_rec);
-                        t->out_rec = NULL;
-                }
-        }
+        if (rec)
+                rc = task_set_result(w, t, type, rec);
 
         pthread_mutex_lock(&w->lock);
         w->running--;
@@ -1044,6 +1069,96 @@ nomem:
         return NULL;
 }
 
+/* The queued or running task an ActivityCancel is for, or NULL (lock
+ * held). Tasks and their cancels share a key, hence a partition, but any
+ * partition will do. */
+static task_t *find_cancelled_locked(const keel_worker_t *w, const json_t *c)
+{
+        for (int32_t p = 0; p < w->n_parts; p++) {
+                if (!w->parts[p])
+                        continue;
+                for (task_t *t = w->parts[p]->head; t; t = t->pnext)
+                        if (t->task &&
+                            (t->state == T_QUEUED || t->state == T_RUNNING) &&
+                            tattempt(t->task) == tattempt(c) &&
+                            !strcmp(tstr(t->task, "activity_id"),
+                                    tstr(c, "activity_id")) &&
+                            !strcmp(tstr(t->task, "workflow_id"),
+                                    tstr(c, "workflow_id")) &&
+                            !strcmp(tstr(t->task, "run_id"), tstr(c, "run_id")))
+                                return t;
+        }
+        return NULL;
+}
+
+/* Take t out of the run queue; 0 if it was not there (lock held). */
+static int dequeue_locked(keel_worker_t *w, task_t *t)
+{
+        task_t *prev = NULL;
+        for (task_t *q = w->q_head; q; prev = q, q = q->qnext) {
+                if (q != t)
+                        continue;
+                if (prev)
+                        prev->qnext = t->qnext;
+                else
+                        w->q_head = t->qnext;
+                if (w->q_tail == t)
+                        w->q_tail = prev;
+                t->qnext = NULL;
+                w->active--;
+                return 1;
+        }
+        return 0;
+}
+
+/*
+ * An ActivityCancel c: a queued task is not started and answers with a
+ * non-retryable "Cancelled" failure, so its attempt closes in the
+ * orchestrator; a running one's next heartbeat returns KEEL_ERR_CANCELLED.
+ * A cancel for a task that is finished or was never here changes nothing.
+ * It has nothing to deliver, so its offset is finished at once. Consumer
+ * thread.
+ */
+static void handle_cancel(keel_worker_t *w, part_t *pt,
+                          const rd_kafka_message_t *m, const json_t *c)
+{
+        const char *state = "unmatched";
+        task_t *t;
+
+        pthread_mutex_lock(&w->lock);
+        pt->next = m->offset + 1;
+        t = find_cancelled_locked(w, c);
+        if (t && !t->cancelled && t->state == T_RUNNING) {
+                t->cancelled = 1;
+                state = "running";
+        } else if (t && !t->cancelled && dequeue_locked(w, t)) {
+                const char *reason = tstr(c, "reason");
+                char *msg = dup_printf("cancelled before it started%s%s",
+                                       *reason ? ": " : "", reason);
+                json_t *rec =
+                    msg ? failure_rec(w, t->task, "Cancelled", msg) : NULL;
+                free(msg);
+                t->cancelled = 1;
+                t->state = T_RUNNING; /* until its result is handed over */
+                if (!rec ||
+                    task_set_result(w, t, "keel.inbox.ActivityFailed", rec))
+                        t->state = T_DONE; /* its timeouts apply */
+                else
+                        produce_locked(w, t);
+                state = "queued";
+                pthread_cond_broadcast(&w->done_cv);
+        }
+        pthread_mutex_unlock(&w->lock);
+        atomic_fetch_add(strcmp(state, "unmatched") ? &w->st_cancels
+                                                    : &w->st_cancels_unmatched,
+                         1);
+        keel_log(KEEL_LOG_DEBUG, COMPONENT,
+                 "msg=\"cancel received\" workflow_id=%s activity_id=%s "
+                 "attempt=%d task=%s partition=%d offset=%lld",
+                 tstr(c, "workflow_id"), tstr(c, "activity_id"), tattempt(c),
+                 state, (int)m->partition, (long long)m->offset);
+}
+
 static void handle_message(keel_worker_t *w, const rd_kafka_message_t *m)
 {
         const char *type = NULL;
@@ -1075,6 +1190,11 @@ static void handle_message(keel_worker_t *w, const rd_kafka_message_t *m)
         } else {
                 rc = keel_codec_decode(m->payload, m->len, &type, &rec, err,
                                        sizeof(err));
+        }
+        if (!rc && !strcmp(type, CANCEL_TYPE)) {
+                handle_cancel(w, pt, m, rec);
+                json_decref(rec);
+                return;
         }
         if (!rc && strcmp(type, TASK_TYPE)) {
                 rc = KEEL_ERR_SCHEMA;
@@ -1507,6 +1627,8 @@ void keel_worker_stats(const keel_worker_t *w, keel_worker_stats_t *st)
         st->tasks_failed = atomic_load(&w->st_failed);
         st->tasks_undecodable = atomic_load(&w->st_undecodable);
         st->heartbeats = atomic_load(&w->st_heartbeats);
+        st->cancels = atomic_load(&w->st_cancels);
+        st->cancels_unmatched = atomic_load(&w->st_cancels_unmatched);
 }
 
 void keel_worker_destroy(keel_worker_t *w)

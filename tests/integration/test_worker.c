@@ -1,7 +1,8 @@
 /*
  * test_worker.c: the activity worker (keel/worker.h) against the dev
- * broker (the devbroker fixture). Each test puts ActivityTask records on
- * keel.tasks.default, runs a worker in a thread and reads what a user
+ * broker (the devbroker fixture). Each test puts ActivityTask (and
+ * ActivityCancel) records on keel.tasks.default, runs a worker in a thread
+ * and reads what a user
  * would see: results and heartbeats in keel.inbox on the workflow's
  * partition, dead letters in keel.dlq, the group's committed offsets.
  * The broker is shared by every test of the run, so workflow IDs carry
@@ -303,6 +304,40 @@ static int64_t put_task(rd_kafka_t *prod, const char *wf, const char *act,
         return offset;
 }
 
+/* Put an ActivityCancel for attempt 1 of task act of wf (run "run-1")
+ * where the orchestrator would: keyed and placed like the task. */
+static void put_cancel(rd_kafka_t *prod, const char *wf, const char *act,
+                       const char *reason)
+{
+        int32_t parts = partition_count(prod, TASK_TOPIC);
+        char key[512];
+        json_t *rec;
+        unsigned char *buf;
+        size_t len;
+        int64_t offset = -1;
+        int64_t now = (int64_t)time(NULL) * 1000;
+
+        snprintf(key, sizeof(key), "%s/%s", wf, act);
+        rec = json_pack("{ss ss ss si ss sI sI}", "workflow_id", wf, "run_id",
+                        "run-1", "activity_id", act, "attempt", 1, "reason",
+                        reason, "epoch", (json_int_t)1, "ts", (json_int_t)now);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+        CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.tasks.ActivityCancel",
+                                                rec, &buf, &len, NULL, 0),
+                              KEEL_OK);
+        json_decref(rec);
+        CU_ASSERT_EQUAL_FATAL(
+            rd_kafka_producev(
+                prod, RD_KAFKA_V_TOPIC(TASK_TOPIC),
+                RD_KAFKA_V_PARTITION(keel_partition_of(wf, strlen(wf), parts)),
+                RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(buf, len),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+                RD_KAFKA_V_OPAQUE(&offset), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_flush(prod, 10000);
+        CU_ASSERT_FATAL(offset >= 0);
+}
+
 /* Put raw bytes on keel.tasks.default; returns the offset. */
 static int64_t put_raw(rd_kafka_t *prod, int32_t partition, const void *key,
                        size_t key_len, const void *value, size_t len)
@@ -408,6 +443,27 @@ static int h_progress(keel_activity_ctx_t *ctx, const json_t *input,
                                     ctx, json_pack("{si}", "step", step + i)),
                                 KEEL_OK);
         *result = json_pack("{si}", "resumed_from", step);
+        return KEEL_OK;
+}
+
+/* Heartbeats every 50 ms until cancelled, as a long activity should; gives
+ * up waiting after 10 s and completes. */
+static int h_until_cancelled(keel_activity_ctx_t *ctx, const json_t *input,
+                             json_t **result)
+{
+        int64_t end = mono_ms() + 10000;
+        int beats = 0;
+        (void)input;
+        while (mono_ms() < end) {
+                int rc = keel_activity_heartbeat(
+                    ctx, json_pack("{si}", "beats", ++beats));
+                if (rc == KEEL_ERR_CANCELLED)
+                        return keel_activity_fail(
+                            ctx, "Cancelled", "stopped at a heartbeat",
+                            json_pack("{si}", "beats", beats), 1);
+                sleep_ms(50);
+        }
+        *result = json_string("never cancelled");
         return KEEL_OK;
 }
 
@@ -867,6 +923,170 @@ static void test_worker_commits_below_unfinished_task(void)
         rd_kafka_destroy(prod);
 }
 
+/* Results (not heartbeats) of workflows whose ID starts with arg. */
+static int match_result(const char *type, const json_t *rec, void *arg)
+{
+        return match_prefix(type, rec, arg) &&
+               (!strcmp(type, "keel.inbox.ActivityCompleted") ||
+                !strcmp(type, "keel.inbox.ActivityFailed"));
+}
+
+/* Heartbeats of workflows whose ID starts with arg. */
+static int match_heartbeat(const char *type, const json_t *rec, void *arg)
+{
+        return match_prefix(type, rec, arg) &&
+               !strcmp(type, "keel.inbox.ActivityHeartbeat");
+}
+
+/* Wait until every activity in acts (NULL-terminated) of wf has sent a
+ * heartbeat: its handler runs. */
+static int wait_running(rd_kafka_t *inbox, const char *wf,
+                        const char *const *acts)
+{
+        got_t got[64];
+        int n = 0, missing = 1;
+        int64_t end = mono_ms() + WAIT_MS;
+
+        while (missing && mono_ms() < end && n < 64) {
+                n += collect(inbox, match_heartbeat, (void *)wf, got + n,
+                             64 - n, 1, 200);
+                missing = 0;
+                for (const char *const *a = acts; *a; a++)
+                        if (!find_got(got, n, "keel.inbox.ActivityHeartbeat",
+                                      wf, *a))
+                                missing = 1;
+        }
+        got_free(got, n);
+        return !missing;
+}
+
+static void test_worker_cancel_stops_running_task(void)
+{
+        keel_config_t *cfg = worker_config(2, 5000);
+        keel_worker_t *w = worker(cfg);
+        rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, NULL);
+        rd_kafka_t *inbox = reader_new(KEEL_TOPIC_INBOX);
+        static const char *const acts[] = {"long", NULL};
+        char prefix[64], wf[96];
+        got_t got[8];
+        const got_t *g;
+        const json_t *f;
+        json_t *details;
+        keel_worker_stats_t st;
+        int64_t t0;
+        running_t r;
+        int n = 0;
+
+        new_prefix(prefix, sizeof(prefix));
+        snprintf(wf, sizeof(wf), "%sjob", prefix);
+        CU_ASSERT_EQUAL(
+            keel_worker_register(w, "watch", h_until_cancelled, NULL), KEEL_OK);
+        put_task(prod, wf, "long", "watch", "{}", NULL);
+        start(&r, w);
+        REQUIRE(wait_running(inbox, wf, acts));
+
+        /* A cancel for a task the worker never had changes nothing. */
+        put_cancel(prod, wf, "ghost", "nobody runs this");
+        t0 = mono_ms();
+        put_cancel(prod, wf, "long", "customer left");
+        n = collect(inbox, match_result, prefix, got, 8, 1, 5000);
+        fprintf(stderr, "cancel to result: %lld ms\n",
+                (long long)(mono_ms() - t0));
+        REQUIRE(n == 1);
+        g = find_got(got, n, "keel.inbox.ActivityFailed", wf, "long");
+        REQUIRE(g != NULL);
+        f = json_object_get(g->rec, "failure");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "type")),
+                               "Cancelled");
+        CU_ASSERT(json_is_true(json_object_get(f, "non_retryable")));
+        details = field_json(f, "details");
+        CU_ASSERT(json_integer_value(json_object_get(details, "beats")) >= 2);
+        json_decref(details);
+        /* Exactly one result. */
+        CU_ASSERT_EQUAL(
+            collect(inbox, match_result, prefix, got + n, 8 - n, 1, 500), 0);
+        keel_worker_stats(w, &st);
+        CU_ASSERT_EQUAL(st.cancels, 1);
+        CU_ASSERT_EQUAL(st.cancels_unmatched, 1);
+        CU_ASSERT_EQUAL(st.tasks_started, 1);
+        CU_ASSERT_EQUAL(st.tasks_failed, 1);
+        CU_ASSERT_EQUAL(st.tasks_completed, 0);
+        CU_ASSERT_EQUAL(st.tasks_undecodable, 0);
+out:
+        CU_ASSERT_EQUAL(stop(&r), KEEL_OK);
+        got_free(got, n);
+        keel_worker_destroy(w);
+        keel_config_destroy(cfg);
+        reader_destroy(inbox);
+        rd_kafka_destroy(prod);
+}
+
+static void test_worker_cancel_skips_queued_task(void)
+{
+        keel_config_t *cfg = worker_config(2, 5000);
+        keel_worker_t *w = worker(cfg);
+        rd_kafka_t *prod = client(RD_KAFKA_PRODUCER, NULL);
+        rd_kafka_t *inbox = reader_new(KEEL_TOPIC_INBOX);
+        static const char *const acts[] = {"long1", "long2", NULL};
+        char prefix[64], wf[96];
+        got_t got[8];
+        const got_t *g;
+        const json_t *f;
+        keel_worker_stats_t st;
+        running_t r;
+        int n = 0;
+
+        new_prefix(prefix, sizeof(prefix));
+        snprintf(wf, sizeof(wf), "%sjob", prefix);
+        CU_ASSERT_EQUAL(
+            keel_worker_register(w, "watch", h_until_cancelled, NULL), KEEL_OK);
+        CU_ASSERT_EQUAL(keel_worker_register(w, "echo", h_echo, NULL), KEEL_OK);
+        /* Two handler threads, both busy: the third task waits. */
+        put_task(prod, wf, "long1", "watch", "{}", NULL);
+        put_task(prod, wf, "long2", "watch", "{}", NULL);
+        put_task(prod, wf, "queued", "echo", "{}", NULL);
+        start(&r, w);
+        REQUIRE(wait_running(inbox, wf, acts));
+
+        put_cancel(prod, wf, "queued", "customer left");
+        n = collect(inbox, match_result, prefix, got, 8, 1, 5000);
+        REQUIRE(n == 1);
+        g = find_got(got, n, "keel.inbox.ActivityFailed", wf, "queued");
+        REQUIRE(g != NULL);
+        f = json_object_get(g->rec, "failure");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(f, "type")),
+                               "Cancelled");
+        CU_ASSERT(json_is_true(json_object_get(f, "non_retryable")));
+        CU_ASSERT_PTR_NOT_NULL(strstr(
+            json_string_value(json_object_get(f, "message")), "customer left"));
+        keel_worker_stats(w, &st);
+        CU_ASSERT_EQUAL(st.tasks_started, 2); /* never ran */
+        CU_ASSERT_EQUAL(st.cancels, 1);
+
+        /* Then the running ones. */
+        put_cancel(prod, wf, "long1", "customer left");
+        put_cancel(prod, wf, "long2", "customer left");
+        n += collect(inbox, match_result, prefix, got + n, 8 - n, 2, 5000);
+        REQUIRE(n == 3);
+        CU_ASSERT_PTR_NOT_NULL(
+            find_got(got, n, "keel.inbox.ActivityFailed", wf, "long1"));
+        CU_ASSERT_PTR_NOT_NULL(
+            find_got(got, n, "keel.inbox.ActivityFailed", wf, "long2"));
+        CU_ASSERT_PTR_NULL(
+            find_got(got, n, "keel.inbox.ActivityCompleted", wf, NULL));
+        keel_worker_stats(w, &st);
+        CU_ASSERT_EQUAL(st.cancels, 3);
+        CU_ASSERT_EQUAL(st.cancels_unmatched, 0);
+        CU_ASSERT_EQUAL(st.tasks_started, 2);
+out:
+        CU_ASSERT_EQUAL(stop(&r), KEEL_OK);
+        got_free(got, n);
+        keel_worker_destroy(w);
+        keel_config_destroy(cfg);
+        reader_destroy(inbox);
+        rd_kafka_destroy(prod);
+}
+
 static void test_worker_rejects_bad_arguments(void)
 {
         keel_config_t *cfg = worker_config(1, 100);
@@ -885,6 +1105,8 @@ static CU_TestInfo tests[] = {
     {"runs tasks concurrently", test_worker_runs_tasks_concurrently},
     {"sends heartbeats", test_worker_sends_heartbeats},
     {"sends bad records to the DLQ", test_worker_sends_bad_records_to_dlq},
+    {"cancel stops a running task", test_worker_cancel_stops_running_task},
+    {"cancel skips a queued task", test_worker_cancel_skips_queued_task},
     {"commits below an unfinished task",
      test_worker_commits_below_unfinished_task},
     CU_TEST_INFO_NULL};

@@ -71,6 +71,7 @@ static void test_schema_registry_has_every_record_type(void)
             "keel.history.Checkpoint",
             "keel.history.NonDeterminismDetected",
             "keel.tasks.ActivityTask",
+            "keel.tasks.ActivityCancel",
             "keel.dlq.DeadLetter",
         };
         uint64_t fp;

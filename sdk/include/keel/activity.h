@@ -49,7 +49,12 @@ const json_t *keel_activity_heartbeat_details(const keel_activity_ctx_t *ctx);
 
 /* Report progress (details stolen; may be NULL). Resets the heartbeat
  * timeout; the details reach the next attempt. Returns KEEL_OK, or
- * KEEL_ERR_CANCELLED when the activity should stop. */
+ * KEEL_ERR_CANCELLED when the activity should stop: its workflow was asked
+ * to cancel or has closed (or, in a worker, the task is no longer its).
+ * Cancellation reaches a handler only this way, so a long activity should
+ * heartbeat; on KEEL_ERR_CANCELLED it cleans up and returns, with
+ * keel_activity_fail() or with KEEL_ERR_CANCELLED itself, which fails it
+ * with the non-retryable type "Cancelled". */
 int keel_activity_heartbeat(keel_activity_ctx_t *ctx, json_t *details);
 
 /* Record a failure (details stolen; may be NULL) and return

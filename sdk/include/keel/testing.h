@@ -44,7 +44,11 @@ int keel_testenv_register_activity(keel_testenv_t *env, const char *name,
 int keel_testenv_start(keel_testenv_t *env, const char *id, const char *type,
                        json_t *input);
 
-/* Signal, cancel or terminate workflow id (payload stolen). */
+/* Signal, cancel or terminate workflow id (payload stolen). Activities
+ * are run inline, so none runs at that moment; an attempt that was sent
+ * before the cancel request (or before the run closed) and runs later
+ * sees KEEL_ERR_CANCELLED from keel_activity_heartbeat(), as it would in a
+ * worker. */
 int keel_testenv_signal(keel_testenv_t *env, const char *id, const char *name,
                         json_t *payload);
 int keel_testenv_cancel(keel_testenv_t *env, const char *id,

@@ -11,7 +11,12 @@
  * the lowest unfinished task of each partition, so a worker that dies
  * loses no task: it is run again by the next owner of the partition
  * (activities are at least once; see keel_activity_idempotency_key()).
- * A record that is not an ActivityTask goes to keel.dlq with the reason.
+ * The same topic carries ActivityCancel records, which the orchestrator
+ * sends when a workflow is asked to cancel or closes while its activities
+ * run: a task still queued here is not started (it fails with the
+ * non-retryable type "Cancelled"), a running one learns of it from its
+ * next heartbeat. A record that is neither goes to keel.dlq with the
+ * reason.
  * Settings: worker.concurrency, worker.grace.ms, worker.id and every
  * kafka.* property (keel/config.h).
  */
@@ -69,9 +74,12 @@ int keel_worker_register(keel_worker_t *w, const char *activity_type,
  *
  * Heartbeats (keel_activity_heartbeat()) go to keel.inbox as
  * keel.inbox.ActivityHeartbeat records and return KEEL_OK; they return
- * KEEL_ERR_CANCELLED once the task is no longer this worker's (after the
- * grace period of a stop or a rebalance), and will also do so when a
- * workflow's cancellation reaches workers.
+ * KEEL_ERR_CANCELLED, sending nothing, once an ActivityCancel came for the
+ * task (its workflow was asked to cancel or has closed) or once the task
+ * is no longer this worker's (after the grace period of a stop or a
+ * rebalance). A cancel waits behind the tasks fetched before it: while
+ * twice worker.concurrency tasks are queued or running, the topic is not
+ * read, so a cancel is seen once a slot frees up.
  *
  * Returns KEEL_OK after a stop; KEEL_ERR_NOT_FOUND if keel.inbox or the
  * queue's topic does not exist ('keel topics create'); KEEL_ERR_TRANSPORT
@@ -95,6 +103,10 @@ typedef struct keel_worker_stats_s {
         uint64_t tasks_failed;      /* ActivityFailed delivered */
         uint64_t tasks_undecodable; /* records sent to keel.dlq */
         uint64_t heartbeats;        /* ActivityHeartbeat records sent */
+        uint64_t cancels;           /* ActivityCancel records that stopped a
+                                       queued or running task */
+        uint64_t cancels_unmatched; /* ActivityCancel records for no such
+                                       task (finished, or never here) */
 } keel_worker_stats_t;
 
 /* Fill *st with w's counters. Thread-safe. */
