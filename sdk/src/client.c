@@ -12,6 +12,7 @@
 #include "keel/client.h"
 
 #include "config_int.h"
+#include "error_int.h"
 #include "keel/codec.h"
 #include "keel/log.h"
 #include "keel/partition.h"
@@ -81,20 +82,6 @@ typedef struct delivery_s {
         int64_t offset;
 } delivery_t;
 
-static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
-{
-        if (errstr && errsize) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(errstr, errsize, fmt, ap);
-                va_end(ap);
-        }
-        return err;
-}
-
 static int64_t now_ms(clockid_t clk)
 {
         struct timespec ts;
@@ -154,8 +141,8 @@ static int conf_default(rd_kafka_conf_t *conf, const keel_config_t *cfg,
                 return KEEL_OK;
         if (rd_kafka_conf_set(conf, name, value, rderr, sizeof(rderr)) !=
             RD_KAFKA_CONF_OK)
-                return fail(errstr, errsize, KEEL_ERR_CONFIG, "%s=%s: %s", name,
-                            value, rderr);
+                return keel__fail(errstr, errsize, KEEL_ERR_CONFIG, "%s=%s: %s",
+                                  name, value, rderr);
         return KEEL_OK;
 }
 
@@ -166,8 +153,8 @@ static int conf_force(rd_kafka_conf_t *conf, const char *name,
 
         if (rd_kafka_conf_set(conf, name, value, rderr, sizeof(rderr)) !=
             RD_KAFKA_CONF_OK)
-                return fail(errstr, errsize, KEEL_ERR_CONFIG, "%s=%s: %s", name,
-                            value, rderr);
+                return keel__fail(errstr, errsize, KEEL_ERR_CONFIG, "%s=%s: %s",
+                                  name, value, rderr);
         return KEEL_OK;
 }
 
@@ -240,13 +227,14 @@ keel_client_t *keel_client_new(const keel_config_t *cfg, char *errstr,
         int64_t timeout = 30000;
 
         if (!cfg) {
-                fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                     "no configuration");
+                keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                           "no configuration");
                 return NULL;
         }
         c = calloc(1, sizeof(*c));
         if (!c) {
-                fail(errstr, errstr_size, KEEL_ERR_NOMEM, "out of memory");
+                keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                           "out of memory");
                 return NULL;
         }
         keel_config_get_int(cfg, "timeout.ms", &timeout);
@@ -256,7 +244,8 @@ keel_client_t *keel_client_new(const keel_config_t *cfg, char *errstr,
         pthread_mutex_init(&c->meta_lock, NULL);
         pthread_mutex_init(&c->read_lock, NULL);
         if (!c->bootstrap) {
-                fail(errstr, errstr_size, KEEL_ERR_NOMEM, "out of memory");
+                keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                           "out of memory");
                 goto err;
         }
         c->reader_conf = reader_conf(cfg, errstr, errstr_size);
@@ -268,8 +257,8 @@ keel_client_t *keel_client_new(const keel_config_t *cfg, char *errstr,
         c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
         if (!c->rk) {
                 rd_kafka_conf_destroy(conf);
-                fail(errstr, errstr_size, KEEL_ERR_CONFIG, "Kafka client: %s",
-                     rderr);
+                keel__fail(errstr, errstr_size, KEEL_ERR_CONFIG,
+                           "Kafka client: %s", rderr);
                 goto err;
         }
         return c;
@@ -353,9 +342,10 @@ static int partitions(keel_client_t *c, int32_t *out, char *errstr,
                 rc = translate(err);
                 if (rc == KEEL_ERR_NOT_FOUND)
                         rc = KEEL_ERR_KAFKA;
-                rc = fail(errstr, errsize, rc,
-                          "no broker at %s answered within %d ms (%s)",
-                          c->bootstrap, c->timeout_ms, rd_kafka_err2str(err));
+                rc = keel__fail(errstr, errsize, rc,
+                                "no broker at %s answered within %d ms (%s)",
+                                c->bootstrap, c->timeout_ms,
+                                rd_kafka_err2str(err));
                 goto out;
         }
         for (size_t i = 0; i < sizeof(need) / sizeof(need[0]) && !rc; i++) {
@@ -365,15 +355,16 @@ static int partitions(keel_client_t *c, int32_t *out, char *errstr,
                             !md->topics[k].err)
                                 mt = &md->topics[k];
                 if (!mt || mt->partition_cnt <= 0)
-                        rc = fail(errstr, errsize, KEEL_ERR_NOT_FOUND,
-                                  "topic %s does not exist on %s: run 'keel "
-                                  "topics create --bootstrap %s'",
-                                  need[i], c->bootstrap, c->bootstrap);
+                        rc = keel__fail(
+                            errstr, errsize, KEEL_ERR_NOT_FOUND,
+                            "topic %s does not exist on %s: run 'keel "
+                            "topics create --bootstrap %s'",
+                            need[i], c->bootstrap, c->bootstrap);
                 else if (n && mt->partition_cnt != n)
-                        rc = fail(errstr, errsize, KEEL_ERR_MISMATCH,
-                                  "%s has %d partitions but %s has %d: "
-                                  "keel's topics must be co-partitioned",
-                                  need[i], mt->partition_cnt, need[0], n);
+                        rc = keel__fail(errstr, errsize, KEEL_ERR_MISMATCH,
+                                        "%s has %d partitions but %s has %d: "
+                                        "keel's topics must be co-partitioned",
+                                        need[i], mt->partition_cnt, need[0], n);
                 else
                         n = mt->partition_cnt;
         }
@@ -397,19 +388,20 @@ static int reader_open(keel_client_t *c, char *errstr, size_t errsize)
                 return KEEL_OK;
         conf = rd_kafka_conf_dup(c->reader_conf);
         if (!conf)
-                return fail(errstr, errsize, KEEL_ERR_NOMEM, "out of memory");
+                return keel__fail(errstr, errsize, KEEL_ERR_NOMEM,
+                                  "out of memory");
         c->reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof(rderr));
         if (!c->reader) {
                 rd_kafka_conf_destroy(conf);
-                return fail(errstr, errsize, KEEL_ERR_CONFIG,
-                            "Kafka consumer: %s", rderr);
+                return keel__fail(errstr, errsize, KEEL_ERR_CONFIG,
+                                  "Kafka consumer: %s", rderr);
         }
         c->t_history = rd_kafka_topic_new(c->reader, KEEL_TOPIC_HISTORY, NULL);
         c->t_dlq = rd_kafka_topic_new(c->reader, KEEL_TOPIC_DLQ, NULL);
         if (!c->t_history || !c->t_dlq)
-                return fail(errstr, errsize, KEEL_ERR_KAFKA,
-                            "Kafka topic handle: %s",
-                            rd_kafka_err2str(rd_kafka_last_error()));
+                return keel__fail(errstr, errsize, KEEL_ERR_KAFKA,
+                                  "Kafka topic handle: %s",
+                                  rd_kafka_err2str(rd_kafka_last_error()));
         return KEEL_OK;
 }
 
@@ -423,11 +415,12 @@ static int end_offset(keel_client_t *c, const char *topic, int32_t p,
 
         if (err) {
                 int rc = translate(err);
-                return fail(errstr, errsize,
-                            rc == KEEL_ERR_NOT_FOUND ? KEEL_ERR_KAFKA : rc,
-                            "end offset of %s[%d] from %s: %s (nothing was "
-                            "sent)",
-                            topic, (int)p, c->bootstrap, rd_kafka_err2str(err));
+                return keel__fail(
+                    errstr, errsize,
+                    rc == KEEL_ERR_NOT_FOUND ? KEEL_ERR_KAFKA : rc,
+                    "end offset of %s[%d] from %s: %s (nothing was "
+                    "sent)",
+                    topic, (int)p, c->bootstrap, rd_kafka_err2str(err));
         }
         *end = hi;
         return KEEL_OK;
@@ -459,10 +452,11 @@ static int produce(keel_client_t *c, const command_t *cmd, int32_t p,
         }
         if (err) {
                 free(value); /* not taken over on failure */
-                return fail(errstr, errsize, translate(err),
-                            "%s %s: cannot queue the command: %s (nothing "
-                            "was sent)",
-                            cmd->verb, cmd->workflow_id, rd_kafka_err2str(err));
+                return keel__fail(
+                    errstr, errsize, translate(err),
+                    "%s %s: cannot queue the command: %s (nothing "
+                    "was sent)",
+                    cmd->verb, cmd->workflow_id, rd_kafka_err2str(err));
         }
         /* The report always comes, within message.timeout.ms at most, and
          * d lives on this stack: wait for it whatever happens. */
@@ -476,11 +470,12 @@ static int produce(keel_client_t *c, const command_t *cmd, int32_t p,
                 char fatal[256] = "";
                 int rc = translate(d.err);
                 if (rd_kafka_fatal_error(c->rk, fatal, sizeof(fatal)))
-                        return fail(errstr, errsize, KEEL_ERR_KAFKA,
-                                    "%s %s: the producer failed for good (%s): "
-                                    "create a new client",
-                                    cmd->verb, cmd->workflow_id, fatal);
-                return fail(
+                        return keel__fail(
+                            errstr, errsize, KEEL_ERR_KAFKA,
+                            "%s %s: the producer failed for good (%s): "
+                            "create a new client",
+                            cmd->verb, cmd->workflow_id, fatal);
+                return keel__fail(
                     errstr, errsize, rc, "%s %s: %s to %s: %s (command ID %s)",
                     cmd->verb, cmd->workflow_id,
                     d.status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
@@ -575,11 +570,12 @@ static int on_record(waiter_t *w, const rd_kafka_message_t *m, int *rc,
                         const char *reason = get_str(rec, "reason");
                         *rc = err_by_name(name);
                         if (str_eq(keel_err_name(*rc), name))
-                                fail(errstr, errsize, *rc, "%s",
-                                     reason ? reason : "");
+                                keel__fail(errstr, errsize, *rc, "%s",
+                                           reason ? reason : "");
                         else
-                                fail(errstr, errsize, *rc, "%s: %s",
-                                     name ? name : "?", reason ? reason : "");
+                                keel__fail(errstr, errsize, *rc, "%s: %s",
+                                           name ? name : "?",
+                                           reason ? reason : "");
                         settled = 1;
                 }
         } else if (!strcmp(type, "keel.history.PartitionClaim")) {
@@ -638,13 +634,13 @@ static int await_answer(rd_kafka_queue_t *q, waiter_t *w, char *errstr,
                 }
                 rd_kafka_message_destroy(m);
         }
-        return fail(errstr, errsize, KEEL_ERR_TIMEOUT,
-                    "%s %s: the command was sent (command ID %s, %s[%d] "
-                    "offset %lld) but no outcome was seen within %d ms: is an "
-                    "orchestrator running?",
-                    cmd->verb, cmd->workflow_id, cmd->command_id,
-                    KEEL_TOPIC_INBOX, (int)w->p, (long long)w->offset,
-                    cmd->wait_ms);
+        return keel__fail(
+            errstr, errsize, KEEL_ERR_TIMEOUT,
+            "%s %s: the command was sent (command ID %s, %s[%d] "
+            "offset %lld) but no outcome was seen within %d ms: is an "
+            "orchestrator running?",
+            cmd->verb, cmd->workflow_id, cmd->command_id, KEEL_TOPIC_INBOX,
+            (int)w->p, (long long)w->offset, cmd->wait_ms);
 }
 
 /* Encode rec as `type`, write it, and wait for the outcome if asked. */
@@ -693,10 +689,11 @@ static int send_command(keel_client_t *c, command_t *cmd, const char *type,
                 started_dlq = 1;
         if (!started_dlq) {
                 free(value);
-                rc = fail(errstr, errsize, KEEL_ERR_KAFKA,
-                          "cannot read %s and %s [%d]: %s (nothing was sent)",
-                          KEEL_TOPIC_HISTORY, KEEL_TOPIC_DLQ, (int)p,
-                          rd_kafka_err2str(rd_kafka_last_error()));
+                rc = keel__fail(
+                    errstr, errsize, KEEL_ERR_KAFKA,
+                    "cannot read %s and %s [%d]: %s (nothing was sent)",
+                    KEEL_TOPIC_HISTORY, KEEL_TOPIC_DLQ, (int)p,
+                    rd_kafka_err2str(rd_kafka_last_error()));
                 goto out;
         }
         rc = produce(c, cmd, p, value, len, &offset, errstr, errsize);
@@ -727,20 +724,20 @@ static int check_text(const char *s, const char *what, size_t max,
         size_t n;
 
         if (!s)
-                return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                            "%s is missing", what);
+                return keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                                  "%s is missing", what);
         n = strlen(s);
         if (!n && !allow_empty)
-                return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                            "%s is empty", what);
+                return keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                                  "%s is empty", what);
         if (n > max)
-                return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                            "%s is %zu bytes long; the most is %zu", what, n,
-                            max);
+                return keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                                  "%s is %zu bytes long; the most is %zu", what,
+                                  n, max);
         j = json_string(s);
         if (!j)
-                return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                            "%s is not valid UTF-8", what);
+                return keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                                  "%s is not valid UTF-8", what);
         json_decref(j);
         return KEEL_OK;
 }
@@ -752,10 +749,11 @@ static int json_text(const json_t *v, const char *what, char **out,
         *out =
             v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : strdup("null");
         if (!*out)
-                return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                            "%s cannot be written as JSON (does it contain "
-                            "itself?)",
-                            what);
+                return keel__fail(
+                    errstr, errsize, KEEL_ERR_INVALID_ARG,
+                    "%s cannot be written as JSON (does it contain "
+                    "itself?)",
+                    what);
         return KEEL_OK;
 }
 
@@ -766,11 +764,11 @@ static int check_symbol(const char *s, const char *what,
         for (size_t i = 0; symbols[i]; i++)
                 if (!strcmp(s, symbols[i]))
                         return KEEL_OK;
-        return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                    "%s '%s' is none of %s%s%s%s%s", what, s, symbols[0],
-                    symbols[1] ? ", " : "", symbols[1] ? symbols[1] : "",
-                    symbols[1] && symbols[2] ? ", " : "",
-                    symbols[1] && symbols[2] ? symbols[2] : "");
+        return keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                          "%s '%s' is none of %s%s%s%s%s", what, s, symbols[0],
+                          symbols[1] ? ", " : "", symbols[1] ? symbols[1] : "",
+                          symbols[1] && symbols[2] ? ", " : "",
+                          symbols[1] && symbols[2] ? symbols[2] : "");
 }
 
 /* Fill what every command shares and validate the workflow and run IDs;
@@ -793,15 +791,16 @@ static int command_init(command_t *cmd, cmd_kind_t kind, const char *verb,
                              KEEL_WORKFLOW_ID_MAX, 0, errstr, errsize)))
                 return rc;
         if (workflow_id[0] == '!')
-                return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                            "workflow IDs may not start with '!': history "
-                            "keys starting with it are keel's own");
+                return keel__fail(
+                    errstr, errsize, KEEL_ERR_INVALID_ARG,
+                    "workflow IDs may not start with '!': history "
+                    "keys starting with it are keel's own");
         if (run_id && (rc = check_text(run_id, "the run ID", NAME_MAX_BYTES, 0,
                                        errstr, errsize)))
                 return rc;
         if (wait_ms < 0)
-                return fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                            "the wait is negative (%d ms)", wait_ms);
+                return keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                                  "the wait is negative (%d ms)", wait_ms);
         if (command_id) {
                 if ((rc = check_text(command_id, "the command ID",
                                      NAME_MAX_BYTES, 0, errstr, errsize)))
@@ -809,9 +808,9 @@ static int command_init(command_t *cmd, cmd_kind_t kind, const char *verb,
                 snprintf(cmd->command_id, sizeof(cmd->command_id), "%s",
                          command_id);
         } else if ((rc = keel_client_command_id(cmd->command_id))) {
-                return fail(errstr, errsize, rc,
-                            "no randomness for a command ID: %s",
-                            strerror(errno));
+                return keel__fail(errstr, errsize, rc,
+                                  "no randomness for a command ID: %s",
+                                  strerror(errno));
         }
         *rec = json_object();
         if (!*rec ||
@@ -826,7 +825,8 @@ static int command_init(command_t *cmd, cmd_kind_t kind, const char *verb,
                                  run_id ? json_string(run_id) : json_null()))) {
                 json_decref(*rec);
                 *rec = NULL;
-                return fail(errstr, errsize, KEEL_ERR_NOMEM, "out of memory");
+                return keel__fail(errstr, errsize, KEEL_ERR_NOMEM,
+                                  "out of memory");
         }
         return KEEL_OK;
 }
@@ -847,8 +847,8 @@ static int put_json(json_t *rec, const char *key, const json_t *v,
         if (rc)
                 return rc;
         if (put(rec, key, json_string(text)))
-                rc = fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                          "%s is not valid UTF-8", what);
+                rc = keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                                "%s is not valid UTF-8", what);
         free(text);
         return rc;
 }
@@ -879,8 +879,8 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
         if (!opts)
                 opts = &none;
         if (!c)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "no client");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "no client");
         rc = command_init(&cmd, CMD_START, "start", workflow_id, NULL,
                           opts->command_id, opts->wait_ms, &rec, errstr,
                           errstr_size);
@@ -901,13 +901,13 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
                              NAME_MAX_BYTES, 0, errstr, errstr_size)))
                 goto out;
         if (!opts->signal_name && opts->signal_payload) {
-                rc = fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                          "a signal payload needs a signal name");
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                "a signal payload needs a signal name");
                 goto out;
         }
         if (opts->execution_timeout_ms < 0 || opts->run_timeout_ms < 0) {
-                rc = fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                          "timeouts cannot be negative");
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                "timeouts cannot be negative");
                 goto out;
         }
         cmd.with_signal = opts->signal_name != NULL;
@@ -929,7 +929,8 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
             put(rec, "signal_name",
                 opts->signal_name ? json_string(opts->signal_name)
                                   : json_null())) {
-                rc = fail(errstr, errstr_size, KEEL_ERR_NOMEM, "out of memory");
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                                "out of memory");
                 goto out;
         }
         rc = send_command(c, &cmd, "keel.inbox.StartWorkflow", rec, errstr,
@@ -951,8 +952,8 @@ int keel_client_signal(keel_client_t *c, const char *workflow_id,
         int rc;
 
         if (!c)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "no client");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "no client");
         rc = command_init(&cmd, CMD_SIGNAL, "signal", workflow_id, run_id, NULL,
                           wait_ms, &rec, errstr, errstr_size);
         if (!rc)
@@ -962,7 +963,8 @@ int keel_client_signal(keel_client_t *c, const char *workflow_id,
                 rc = put_json(rec, "payload", payload, "the signal payload",
                               errstr, errstr_size);
         if (!rc && put(rec, "signal_name", json_string(signal_name)))
-                rc = fail(errstr, errstr_size, KEEL_ERR_NOMEM, "out of memory");
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                                "out of memory");
         if (!rc)
                 rc = send_command(c, &cmd, "keel.inbox.SignalWorkflow", rec,
                                   errstr, errstr_size);
@@ -979,15 +981,16 @@ int keel_client_cancel(keel_client_t *c, const char *workflow_id,
         int rc;
 
         if (!c)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "no client");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "no client");
         rc = command_init(&cmd, CMD_CANCEL, "cancel", workflow_id, run_id, NULL,
                           wait_ms, &rec, errstr, errstr_size);
         if (!rc)
                 rc = check_text(reason ? reason : "", "the reason",
                                 KEEL_RECORD_MAX_BYTES, 1, errstr, errstr_size);
         if (!rc && put(rec, "reason", json_string(reason ? reason : "")))
-                rc = fail(errstr, errstr_size, KEEL_ERR_NOMEM, "out of memory");
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                                "out of memory");
         if (!rc)
                 rc = send_command(c, &cmd, "keel.inbox.CancelWorkflow", rec,
                                   errstr, errstr_size);
@@ -1005,8 +1008,8 @@ int keel_client_terminate(keel_client_t *c, const char *workflow_id,
         int rc;
 
         if (!c)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "no client");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "no client");
         rc = command_init(&cmd, CMD_TERMINATE, "terminate", workflow_id, run_id,
                           NULL, wait_ms, &rec, errstr, errstr_size);
         if (!rc)
@@ -1016,7 +1019,8 @@ int keel_client_terminate(keel_client_t *c, const char *workflow_id,
                 rc = put_json(rec, "details", details, "the details", errstr,
                               errstr_size);
         if (!rc && put(rec, "reason", json_string(reason ? reason : "")))
-                rc = fail(errstr, errstr_size, KEEL_ERR_NOMEM, "out of memory");
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                                "out of memory");
         if (!rc)
                 rc = send_command(c, &cmd, "keel.inbox.TerminateWorkflow", rec,
                                   errstr, errstr_size);
@@ -1106,8 +1110,8 @@ int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
 
         memset(run, 0, sizeof(*run));
         if (!c || !workflow_id || !*workflow_id || wait_ms < 0)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "a client and a workflow ID are required");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "a client and a workflow ID are required");
         if ((rc = partitions(c, &parts, errstr, errstr_size)))
                 return rc;
         p = keel_partition_of(workflow_id, strlen(workflow_id), parts);
@@ -1120,19 +1124,19 @@ int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
                               sizeof(rderr)) != RD_KAFKA_CONF_OK) {
                 if (conf)
                         rd_kafka_conf_destroy(conf);
-                return fail(errstr, errstr_size, KEEL_ERR_NOMEM,
-                            "out of memory");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                                  "out of memory");
         }
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, rderr, sizeof(rderr));
         if (!rk) {
                 rd_kafka_conf_destroy(conf);
-                return fail(errstr, errstr_size, KEEL_ERR_CONFIG,
-                            "Kafka consumer: %s", rderr);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_CONFIG,
+                                  "Kafka consumer: %s", rderr);
         }
         if (keel__history_reader_init(&hr, result_apply, &r)) {
                 rd_kafka_destroy(rk);
-                return fail(errstr, errstr_size, KEEL_ERR_NOMEM,
-                            "out of memory");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                                  "out of memory");
         }
         tl = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(tl, KEEL_TOPIC_HISTORY, p)->offset =
@@ -1147,11 +1151,12 @@ int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
                                          deadline - c->timeout_ms))) {
                 rd_kafka_message_t *m;
                 if (now_ms(CLOCK_MONOTONIC) >= deadline) {
-                        rc = fail(errstr, errstr_size, KEEL_ERR_TRANSPORT,
-                                  "could not read %s[%d] from %s within %d "
-                                  "ms",
-                                  KEEL_TOPIC_HISTORY, (int)p, c->bootstrap,
-                                  c->timeout_ms);
+                        rc = keel__fail(
+                            errstr, errstr_size, KEEL_ERR_TRANSPORT,
+                            "could not read %s[%d] from %s within %d "
+                            "ms",
+                            KEEL_TOPIC_HISTORY, (int)p, c->bootstrap,
+                            c->timeout_ms);
                         break;
                 }
                 m = rd_kafka_consumer_poll(rk, POLL_SLICE_MS);
@@ -1174,12 +1179,12 @@ int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
         if (rc)
                 return rc;
         if (!r.found)
-                return fail(errstr, errstr_size, KEEL_ERR_NOT_FOUND,
-                            "no run of workflow %s in %s[%d]", workflow_id,
-                            KEEL_TOPIC_HISTORY, (int)p);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_NOT_FOUND,
+                                  "no run of workflow %s in %s[%d]",
+                                  workflow_id, KEEL_TOPIC_HISTORY, (int)p);
         if (!r.closed)
-                return fail(errstr, errstr_size, KEEL_ERR_TIMEOUT,
-                            "workflow %s (run %s) is %s", workflow_id,
-                            run->run_id, run->status);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_TIMEOUT,
+                                  "workflow %s (run %s) is %s", workflow_id,
+                                  run->run_id, run->status);
         return KEEL_OK;
 }

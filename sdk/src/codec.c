@@ -7,6 +7,7 @@
  * bytes that remain before anything is allocated for it.
  */
 #include "keel/codec.h"
+#include "error_int.h"
 #include "keel/error.h"
 #include "schema_int.h"
 
@@ -22,20 +23,6 @@
 #define MAGIC0    0xC3
 #define MAGIC1    0x01
 
-static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
-{
-        if (errstr && errsize) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(errstr, errsize, fmt, ap);
-                va_end(ap);
-        }
-        return err;
-}
-
 /* ---- encoding --------------------------------------------------------- */
 
 typedef struct enc_s {
@@ -50,8 +37,9 @@ typedef struct enc_s {
 static int put(enc_t *e, const void *p, size_t n)
 {
         if (e->len + n > KEEL_RECORD_MAX_BYTES) {
-                e->err = fail(e->errstr, e->errsize, KEEL_ERR_TOO_LARGE,
-                              "record exceeds %d bytes", KEEL_RECORD_MAX_BYTES);
+                e->err = keel__fail(e->errstr, e->errsize, KEEL_ERR_TOO_LARGE,
+                                    "record exceeds %d bytes",
+                                    KEEL_RECORD_MAX_BYTES);
                 return -1;
         }
         if (e->len + n > e->cap) {
@@ -61,8 +49,8 @@ static int put(enc_t *e, const void *p, size_t n)
                         cap *= 2;
                 b = realloc(e->buf, cap);
                 if (!b) {
-                        e->err = fail(e->errstr, e->errsize, KEEL_ERR_NOMEM,
-                                      "out of memory");
+                        e->err = keel__fail(e->errstr, e->errsize,
+                                            KEEL_ERR_NOMEM, "out of memory");
                         return -1;
                 }
                 e->buf = b;
@@ -88,9 +76,9 @@ static int put_long(enc_t *e, int64_t v)
 
 static int enc_mismatch(enc_t *e, const char *want)
 {
-        e->err = fail(e->errstr, e->errsize, KEEL_ERR_SCHEMA,
-                      "field '%s': expected %s", e->path[0] ? e->path : "(top)",
-                      want);
+        e->err = keel__fail(e->errstr, e->errsize, KEEL_ERR_SCHEMA,
+                            "field '%s': expected %s",
+                            e->path[0] ? e->path : "(top)", want);
         return -1;
 }
 
@@ -181,8 +169,9 @@ static int enc_record(enc_t *e, const keel__av_node_t *t, const json_t *v,
                 if (!fv)
                         fv = f->def;
                 if (!fv) {
-                        e->err = fail(e->errstr, e->errsize, KEEL_ERR_SCHEMA,
-                                      "field '%s' is required", e->path);
+                        e->err =
+                            keel__fail(e->errstr, e->errsize, KEEL_ERR_SCHEMA,
+                                       "field '%s' is required", e->path);
                         return -1;
                 }
                 if (enc_value(e, f->type, fv, depth + 1))
@@ -329,12 +318,12 @@ int keel_codec_encode(const char *type, const json_t *rec, unsigned char **out,
         if (out_len)
                 *out_len = 0;
         if (!type || !rec || !out || !out_len)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "type, rec, out and out_len are required");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "type, rec, out and out_len are required");
         s = keel__schema_by_name(type);
         if (!s)
-                return fail(errstr, errstr_size, KEEL_ERR_UNKNOWN_SCHEMA,
-                            "no schema named '%s'", type);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_UNKNOWN_SCHEMA,
+                                  "no schema named '%s'", type);
         return keel__codec_encode_with(s, rec, out, out_len, errstr,
                                        errstr_size);
 }
@@ -354,20 +343,22 @@ static int get_long(dec_t *d, int64_t *v)
         for (int shift = 0; shift < 64; shift += 7) {
                 unsigned char c;
                 if (d->p >= d->end)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                                    "record ends inside a number");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_TRUNCATED,
+                                          "record ends inside a number");
                 c = *d->p++;
                 if (shift == 63 && (c & 0xfe))
-                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                                    "number longer than 64 bits");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT,
+                                          "number longer than 64 bits");
                 z |= (uint64_t)(c & 0x7f) << shift;
                 if (!(c & 0x80)) {
                         *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
                         return KEEL_OK;
                 }
         }
-        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                    "number longer than 64 bits");
+        return keel__fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                          "number longer than 64 bits");
 }
 
 /* A length or count: non-negative and at most the bytes that remain
@@ -379,12 +370,12 @@ static int get_len(dec_t *d, size_t min_item, size_t *len, const char *what)
         if (rc)
                 return rc;
         if (v < 0)
-                return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                            "negative %s %lld", what, (long long)v);
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                  "negative %s %lld", what, (long long)v);
         if (min_item && (uint64_t)v > (uint64_t)(d->end - d->p) / min_item)
-                return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                            "%s %lld exceeds the %zu bytes left", what,
-                            (long long)v, (size_t)(d->end - d->p));
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                  "%s %lld exceeds the %zu bytes left", what,
+                                  (long long)v, (size_t)(d->end - d->p));
         *len = (size_t)v;
         return KEEL_OK;
 }
@@ -418,7 +409,8 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
 
 static int oom(dec_t *d)
 {
-        return fail(d->errstr, d->errsize, KEEL_ERR_NOMEM, "out of memory");
+        return keel__fail(d->errstr, d->errsize, KEEL_ERR_NOMEM,
+                          "out of memory");
 }
 
 json_t *keel_codec_bytes(const void *bytes, size_t n)
@@ -466,9 +458,9 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                          * in bytes, which we do not need. */
                         int64_t bytes;
                         if (cnt == INT64_MIN)
-                                return fail(d->errstr, d->errsize,
-                                            KEEL_ERR_CORRUPT,
-                                            "bad block count");
+                                return keel__fail(d->errstr, d->errsize,
+                                                  KEEL_ERR_CORRUPT,
+                                                  "bad block count");
                         cnt = -cnt;
                         if ((rc = get_long(d, &bytes)))
                                 return rc;
@@ -478,15 +470,16 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                         min_item += 1; /* the key's length */
                 if ((uint64_t)cnt >
                     (uint64_t)(d->end - d->p) / (min_item ? min_item : 1))
-                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                                    "block of %lld items exceeds the record",
-                                    (long long)cnt);
+                        return keel__fail(
+                            d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                            "block of %lld items exceeds the record",
+                            (long long)cnt);
                 if (t->kind == KEEL__AV_MAP)
                         min_item -= 1;
                 if (n > MAX_ITEMS - d->items)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_TOO_LARGE,
-                                    "more than %d array or map items",
-                                    MAX_ITEMS);
+                        return keel__fail(
+                            d->errstr, d->errsize, KEEL_ERR_TOO_LARGE,
+                            "more than %d array or map items", MAX_ITEMS);
                 d->items += n;
                 for (size_t i = 0; i < n; i++) {
                         json_t *item = NULL;
@@ -500,10 +493,11 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                                         return oom(d);
                                 if (strlen(key) != kl || !utf8_valid(key, kl)) {
                                         free(key);
-                                        return fail(d->errstr, d->errsize,
-                                                    KEEL_ERR_CORRUPT,
-                                                    "map key is not valid "
-                                                    "UTF-8 without NUL");
+                                        return keel__fail(
+                                            d->errstr, d->errsize,
+                                            KEEL_ERR_CORRUPT,
+                                            "map key is not valid "
+                                            "UTF-8 without NUL");
                                 }
                                 d->p += kl;
                         }
@@ -529,19 +523,21 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
 
         *out = NULL;
         if (depth > MAX_DEPTH)
-                return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                            "nesting too deep");
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                  "nesting too deep");
         switch (t->kind) {
         case KEEL__AV_NULL:
                 *out = json_null();
                 return KEEL_OK;
         case KEEL__AV_BOOLEAN:
                 if (d->p >= d->end)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                                    "record ends inside a boolean");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_TRUNCATED,
+                                          "record ends inside a boolean");
                 if (*d->p > 1)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                                    "boolean byte %u", *d->p);
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT, "boolean byte %u",
+                                          *d->p);
                 *out = json_boolean(*d->p++);
                 return KEEL_OK;
         case KEEL__AV_INT:
@@ -549,8 +545,8 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                 if ((rc = get_long(d, &v)))
                         return rc;
                 if (t->kind == KEEL__AV_INT && (v < INT32_MIN || v > INT32_MAX))
-                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                                    "int out of range");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT, "int out of range");
                 *out = json_integer((json_int_t)v);
                 break;
         case KEEL__AV_FLOAT:
@@ -559,8 +555,9 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                 uint64_t u = 0;
                 double dv;
                 if ((size_t)(d->end - d->p) < w)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                                    "record ends inside a number");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_TRUNCATED,
+                                          "record ends inside a number");
                 for (size_t i = 0; i < w; i++)
                         u |= (uint64_t)d->p[i] << (8 * i);
                 d->p += w;
@@ -573,8 +570,9 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                         memcpy(&dv, &u, 8);
                 }
                 if (dv != dv || dv - dv != 0)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                                    "NaN or infinite number");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT,
+                                          "NaN or infinite number");
                 *out = json_real(dv);
                 break;
         }
@@ -583,8 +581,9 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                         return rc;
                 *out = json_stringn((const char *)d->p, n);
                 if (!*out)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                                    "string is not valid UTF-8");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT,
+                                          "string is not valid UTF-8");
                 d->p += n;
                 return KEEL_OK;
         case KEEL__AV_BYTES:
@@ -595,8 +594,9 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                 break;
         case KEEL__AV_FIXED:
                 if ((size_t)(d->end - d->p) < t->size)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                                    "record ends inside a fixed");
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_TRUNCATED,
+                                          "record ends inside a fixed");
                 *out = keel_codec_bytes(d->p, t->size);
                 d->p += t->size;
                 break;
@@ -604,18 +604,19 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                 if ((rc = get_long(d, &v)))
                         return rc;
                 if (v < 0 || (uint64_t)v >= t->n)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                                    "enum index %lld out of range for %s",
-                                    (long long)v, t->fullname);
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT,
+                                          "enum index %lld out of range for %s",
+                                          (long long)v, t->fullname);
                 *out = json_string(t->symbols[v]);
                 break;
         case KEEL__AV_UNION:
                 if ((rc = get_long(d, &v)))
                         return rc;
                 if (v < 0 || (uint64_t)v >= t->n)
-                        return fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
-                                    "union branch %lld out of range",
-                                    (long long)v);
+                        return keel__fail(
+                            d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                            "union branch %lld out of range", (long long)v);
                 return dec_value(d, t->branches[v], out, depth + 1);
         case KEEL__AV_RECORD:
                 *out = json_object();
@@ -703,9 +704,9 @@ int keel__codec_decode_with(const keel__schema_t *writer,
         d.errsize = errstr_size;
         rc = dec_value(&d, writer->root, &v, 0);
         if (!rc && d.p != d.end)
-                rc = fail(errstr, errstr_size, KEEL_ERR_CORRUPT,
-                          "%zu bytes left after the record",
-                          (size_t)(d.end - d.p));
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_CORRUPT,
+                                "%zu bytes left after the record",
+                                (size_t)(d.end - d.p));
         if (rc) {
                 json_decref(v);
                 return rc;
@@ -716,14 +717,15 @@ int keel__codec_decode_with(const keel__schema_t *writer,
                 json_decref(v);
                 v = r;
                 if (!v && missing)
-                        return fail(errstr, errstr_size, KEEL_ERR_SCHEMA,
-                                    "record of an older %s lacks field '%s', "
-                                    "which has no default",
-                                    reader->fullname, missing);
+                        return keel__fail(
+                            errstr, errstr_size, KEEL_ERR_SCHEMA,
+                            "record of an older %s lacks field '%s', "
+                            "which has no default",
+                            reader->fullname, missing);
         }
         if (!v)
-                return fail(errstr, errstr_size, KEEL_ERR_NOMEM,
-                            "out of memory");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_NOMEM,
+                                  "out of memory");
         *rec = v;
         return KEEL_OK;
 }
@@ -737,26 +739,26 @@ static int read_header(const unsigned char *p, size_t len,
 
         *s = NULL;
         if (len > KEEL_RECORD_MAX_BYTES)
-                return fail(errstr, errstr_size, KEEL_ERR_TOO_LARGE,
-                            "record of %zu bytes exceeds %d", len,
-                            KEEL_RECORD_MAX_BYTES);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_TOO_LARGE,
+                                  "record of %zu bytes exceeds %d", len,
+                                  KEEL_RECORD_MAX_BYTES);
         if (len < KEEL_RECORD_HEADER_BYTES)
-                return fail(errstr, errstr_size, KEEL_ERR_TRUNCATED,
-                            "record of %zu bytes is shorter than the "
-                            "single-object header",
-                            len);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_TRUNCATED,
+                                  "record of %zu bytes is shorter than the "
+                                  "single-object header",
+                                  len);
         if (p[0] != MAGIC0 || p[1] != MAGIC1)
-                return fail(errstr, errstr_size, KEEL_ERR_CORRUPT,
-                            "not an Avro single-object record (starts "
-                            "%02x %02x, not c3 01)",
-                            p[0], p[1]);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_CORRUPT,
+                                  "not an Avro single-object record (starts "
+                                  "%02x %02x, not c3 01)",
+                                  p[0], p[1]);
         for (int i = 0; i < 8; i++)
                 fp |= (uint64_t)p[2 + i] << (8 * i);
         *s = keel__schema_by_fp(fp);
         if (!*s)
-                return fail(errstr, errstr_size, KEEL_ERR_UNKNOWN_SCHEMA,
-                            "unknown schema fingerprint %016llx",
-                            (unsigned long long)fp);
+                return keel__fail(errstr, errstr_size, KEEL_ERR_UNKNOWN_SCHEMA,
+                                  "unknown schema fingerprint %016llx",
+                                  (unsigned long long)fp);
         return KEEL_OK;
 }
 
@@ -785,8 +787,8 @@ int keel_codec_decode(const void *buf, size_t len, const char **type,
         if (rec)
                 *rec = NULL;
         if (!buf || !type || !rec)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "buf, type and rec are required");
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "buf, type and rec are required");
         if ((rc = read_header(buf, len, &s, errstr, errstr_size)))
                 return rc;
         reader = s->current ? s->current : s;

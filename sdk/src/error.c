@@ -2,6 +2,10 @@
  * error.c: names and descriptions of keel_err_t values (keel/error.h).
  */
 #include "keel/error.h"
+#include "error_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 #include <stddef.h>
 
@@ -63,4 +67,15 @@ int keel_err_is_retriable(int err)
 {
         int i = find(err);
         return i < 0 ? 0 : errs[i].retriable;
+}
+
+int keel__fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
+{
+        if (errstr && errsize) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(errstr, errsize, fmt, ap);
+                va_end(ap);
+        }
+        return err;
 }

@@ -5,6 +5,7 @@
 #include "keel/topics.h"
 
 #include "config_int.h"
+#include "error_int.h"
 #include "keel/error.h"
 #include "keel/log.h"
 
@@ -16,20 +17,6 @@
 #define RETENTION_7D  (7LL * 24 * 3600 * 1000)
 #define RETENTION_30D (30LL * 24 * 3600 * 1000)
 #define MAX_SPECS     64
-
-static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *errstr, size_t errsize, int err, const char *fmt, ...)
-{
-        if (errstr && errsize) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(errstr, errsize, fmt, ap);
-                va_end(ap);
-        }
-        return err;
-}
 
 /* Kafka's rule for topic names: [a-zA-Z0-9._-], at most 249 chars. */
 static int valid_queue(const char *q)
@@ -136,8 +123,8 @@ static int admin_open(admin_t *ad, const keel_config_t *cfg, char *errstr,
         ad->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rderr, sizeof(rderr));
         if (!ad->rk) {
                 rd_kafka_conf_destroy(conf);
-                return fail(errstr, errsize, KEEL_ERR_CONFIG,
-                            "Kafka client: %s", rderr);
+                return keel__fail(errstr, errsize, KEEL_ERR_CONFIG,
+                                  "Kafka client: %s", rderr);
         }
         err = rd_kafka_metadata(ad->rk, 1, NULL, &ad->md, ad->timeout_ms);
         if (err) {
@@ -146,10 +133,10 @@ static int admin_open(admin_t *ad, const keel_config_t *cfg, char *errstr,
                 admin_close(ad);
                 if (rc == KEEL_ERR_TIMEOUT)
                         rc = KEEL_ERR_TRANSPORT;
-                return fail(errstr, errsize, rc,
-                            "no broker at %s answered within %d ms (%s)",
-                            ad->bootstrap, ad->timeout_ms,
-                            rd_kafka_err2str(err));
+                return keel__fail(errstr, errsize, rc,
+                                  "no broker at %s answered within %d ms (%s)",
+                                  ad->bootstrap, ad->timeout_ms,
+                                  rd_kafka_err2str(err));
         }
         /* Admin requests go to the controller. A broker that names none of
          * its brokers as controller (the dev broker answers 0) would leave
@@ -195,12 +182,13 @@ static rd_kafka_event_t *admin_wait(admin_t *ad, rd_kafka_queue_t *q)
 static int unsupported(admin_t *ad, char *errstr, size_t errsize,
                        const char *api)
 {
-        return fail(errstr, errsize, KEEL_ERR_UNSUPPORTED,
-                    "the broker at %s does not support the Kafka Admin API "
-                    "(%s). If it is the keel dev broker: it has no "
-                    "CreateTopics and creates keel's topics itself at start "
-                    "(see 'keel topics describe')",
-                    ad->bootstrap, api);
+        return keel__fail(
+            errstr, errsize, KEEL_ERR_UNSUPPORTED,
+            "the broker at %s does not support the Kafka Admin API "
+            "(%s). If it is the keel dev broker: it has no "
+            "CreateTopics and creates keel's topics itself at start "
+            "(see 'keel topics describe')",
+            ad->bootstrap, api);
 }
 
 /* Read cleanup.policy and retention.ms of `n` topics through
@@ -232,16 +220,17 @@ static int describe_configs(admin_t *ad, keel_topic_info_t *info, size_t n,
         }
         ev = admin_wait(ad, q);
         if (!ev) {
-                rc = fail(errstr, errsize, KEEL_ERR_TIMEOUT,
-                          "DescribeConfigs: no answer from %s within %d ms",
-                          ad->bootstrap, ad->timeout_ms);
+                rc = keel__fail(
+                    errstr, errsize, KEEL_ERR_TIMEOUT,
+                    "DescribeConfigs: no answer from %s within %d ms",
+                    ad->bootstrap, ad->timeout_ms);
         } else if (rd_kafka_event_error(ev)) {
                 rc = translate(rd_kafka_event_error(ev));
                 if (rc == KEEL_ERR_UNSUPPORTED)
                         unsupported(ad, errstr, errsize, "DescribeConfigs");
                 else
-                        fail(errstr, errsize, rc, "DescribeConfigs: %s",
-                             rd_kafka_event_error_string(ev));
+                        keel__fail(errstr, errsize, rc, "DescribeConfigs: %s",
+                                   rd_kafka_event_error_string(ev));
         } else {
                 const rd_kafka_DescribeConfigs_result_t *r =
                     rd_kafka_event_DescribeConfigs_result(ev);
@@ -259,10 +248,11 @@ static int describe_configs(admin_t *ad, keel_topic_info_t *info, size_t n,
                         if (!ti)
                                 continue;
                         if (rd_kafka_ConfigResource_error(rr[i])) {
-                                rc = fail(errstr, errsize, KEEL_ERR_KAFKA,
-                                          "DescribeConfigs %s: %s", name,
-                                          rd_kafka_ConfigResource_error_string(
-                                              rr[i]));
+                                rc = keel__fail(
+                                    errstr, errsize, KEEL_ERR_KAFKA,
+                                    "DescribeConfigs %s: %s", name,
+                                    rd_kafka_ConfigResource_error_string(
+                                        rr[i]));
                                 break;
                         }
                         ce = rd_kafka_ConfigResource_configs(rr[i], &cn);
@@ -321,8 +311,8 @@ static int create_missing(admin_t *ad, const keel_topic_spec_t *specs, size_t n,
                 nt[nn] = rd_kafka_NewTopic_new(specs[i].name, partitions,
                                                replication, e, sizeof(e));
                 if (!nt[nn]) {
-                        rc = fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
-                                  "topic %s: %s", specs[i].name, e);
+                        rc = keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
+                                        "topic %s: %s", specs[i].name, e);
                         goto out;
                 }
                 rd_kafka_NewTopic_set_config(nt[nn], "cleanup.policy",
@@ -350,16 +340,16 @@ static int create_missing(admin_t *ad, const keel_topic_spec_t *specs, size_t n,
         }
         ev = admin_wait(ad, q);
         if (!ev) {
-                rc = fail(errstr, errsize, KEEL_ERR_TIMEOUT,
-                          "CreateTopics: no answer from %s within %d ms",
-                          ad->bootstrap, ad->timeout_ms);
+                rc = keel__fail(errstr, errsize, KEEL_ERR_TIMEOUT,
+                                "CreateTopics: no answer from %s within %d ms",
+                                ad->bootstrap, ad->timeout_ms);
         } else if (rd_kafka_event_error(ev)) {
                 rc = translate(rd_kafka_event_error(ev));
                 if (rc == KEEL_ERR_UNSUPPORTED)
                         unsupported(ad, errstr, errsize, "CreateTopics");
                 else
-                        fail(errstr, errsize, rc, "CreateTopics: %s",
-                             rd_kafka_event_error_string(ev));
+                        keel__fail(errstr, errsize, rc, "CreateTopics: %s",
+                                   rd_kafka_event_error_string(ev));
         } else {
                 size_t tn;
                 const rd_kafka_topic_result_t **tr =
@@ -377,10 +367,11 @@ static int create_missing(admin_t *ad, const keel_topic_spec_t *specs, size_t n,
                                         unsupported(ad, errstr, errsize,
                                                     "CreateTopics");
                                 } else {
-                                        fail(errstr, errsize, rc,
-                                             "creating %s: %s", name,
-                                             rd_kafka_topic_result_error_string(
-                                                 tr[i]));
+                                        keel__fail(
+                                            errstr, errsize, rc,
+                                            "creating %s: %s", name,
+                                            rd_kafka_topic_result_error_string(
+                                                tr[i]));
                                 }
                                 break;
                         }
@@ -414,14 +405,16 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
         int rc;
 
         if (partitions <= 0 || replication <= 0)
-                return fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
-                            "partitions and replication must be positive");
+                return keel__fail(
+                    errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                    "partitions and replication must be positive");
         rc = keel_topics_specs(task_queues, n_queues, specs, MAX_SPECS, &n);
         if (rc)
-                return fail(errstr, errstr_size, rc,
-                            "invalid task queue name (use letters, digits, "
-                            "'.', '_', '-'; at most %d queues)",
-                            MAX_SPECS - 3);
+                return keel__fail(
+                    errstr, errstr_size, rc,
+                    "invalid task queue name (use letters, digits, "
+                    "'.', '_', '-'; at most %d queues)",
+                    MAX_SPECS - 3);
         if ((rc = admin_open(&ad, cfg, errstr, errstr_size)))
                 return rc;
 
@@ -438,8 +431,8 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
                     rd_kafka_metadata(ad.rk, 1, NULL, &ad.md, ad.timeout_ms);
                 if (err) {
                         ad.md = NULL;
-                        rc = fail(errstr, errstr_size, translate(err),
-                                  "metadata: %s", rd_kafka_err2str(err));
+                        rc = keel__fail(errstr, errstr_size, translate(err),
+                                        "metadata: %s", rd_kafka_err2str(err));
                         goto out;
                 }
         }
@@ -450,19 +443,21 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
                         /* Created, but not in metadata yet. */
                         if (created[i])
                                 continue;
-                        rc = fail(errstr, errstr_size, KEEL_ERR_KAFKA,
-                                  "topic %s is missing after CreateTopics",
-                                  specs[i].name);
+                        rc =
+                            keel__fail(errstr, errstr_size, KEEL_ERR_KAFKA,
+                                       "topic %s is missing after CreateTopics",
+                                       specs[i].name);
                         goto out;
                 }
                 if (mt->partition_cnt != partitions) {
-                        rc = fail(errstr, errstr_size, KEEL_ERR_MISMATCH,
-                                  "topic %s exists with %d partitions, not "
-                                  "%d: every keel topic must have the same "
-                                  "partition count (use --partitions %d, or "
-                                  "recreate the topic)",
-                                  specs[i].name, mt->partition_cnt, partitions,
-                                  mt->partition_cnt);
+                        rc = keel__fail(
+                            errstr, errstr_size, KEEL_ERR_MISMATCH,
+                            "topic %s exists with %d partitions, not "
+                            "%d: every keel topic must have the same "
+                            "partition count (use --partitions %d, or "
+                            "recreate the topic)",
+                            specs[i].name, mt->partition_cnt, partitions,
+                            mt->partition_cnt);
                         goto out;
                 }
                 if (!created[i])
@@ -477,12 +472,12 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
                                 continue;
                         if (strcmp(info[i].cleanup_policy,
                                    specs[k].cleanup_policy)) {
-                                rc =
-                                    fail(errstr, errstr_size, KEEL_ERR_MISMATCH,
-                                         "topic %s exists with "
-                                         "cleanup.policy=%s, not %s",
-                                         info[i].name, info[i].cleanup_policy,
-                                         specs[k].cleanup_policy);
+                                rc = keel__fail(
+                                    errstr, errstr_size, KEEL_ERR_MISMATCH,
+                                    "topic %s exists with "
+                                    "cleanup.policy=%s, not %s",
+                                    info[i].name, info[i].cleanup_policy,
+                                    specs[k].cleanup_policy);
                                 goto out;
                         }
                 }
@@ -550,14 +545,16 @@ int keel_topics_check(const keel_config_t *cfg, int32_t *partitions,
                 const struct rd_kafka_metadata_topic *mt =
                     md_topic(&ad, need[i]);
                 if (!mt)
-                        rc = fail(errstr, errstr_size, KEEL_ERR_NOT_FOUND,
-                                  "topic %s does not exist on %s: run 'keel "
-                                  "topics create --bootstrap %s'",
-                                  need[i], ad.bootstrap, ad.bootstrap);
+                        rc = keel__fail(
+                            errstr, errstr_size, KEEL_ERR_NOT_FOUND,
+                            "topic %s does not exist on %s: run 'keel "
+                            "topics create --bootstrap %s'",
+                            need[i], ad.bootstrap, ad.bootstrap);
                 else if (*partitions && mt->partition_cnt != *partitions)
-                        rc = fail(errstr, errstr_size, KEEL_ERR_MISMATCH,
-                                  "%s has %d partitions but %s has %d", need[i],
-                                  mt->partition_cnt, need[0], *partitions);
+                        rc = keel__fail(errstr, errstr_size, KEEL_ERR_MISMATCH,
+                                        "%s has %d partitions but %s has %d",
+                                        need[i], mt->partition_cnt, need[0],
+                                        *partitions);
                 else
                         *partitions = mt->partition_cnt;
         }

@@ -190,31 +190,6 @@ static int tattempt(const json_t *task)
         return (int)json_integer_value(json_object_get(task, "attempt"));
 }
 
-/* Bytes as Avro's JSON mapping: a string of code points 0-255. */
-static json_t *bytes_json(const void *buf, size_t len)
-{
-        const unsigned char *p = buf;
-        char *s;
-        size_t n = 0;
-        json_t *j;
-
-        if (!buf)
-                return json_null();
-        if (!(s = malloc(2 * len + 1)))
-                return NULL;
-        for (size_t i = 0; i < len; i++) {
-                if (p[i] < 0x80) {
-                        s[n++] = (char)p[i];
-                } else {
-                        s[n++] = (char)(0xc0 | (p[i] >> 6));
-                        s[n++] = (char)(0x80 | (p[i] & 0x3f));
-                }
-        }
-        j = json_stringn(s, n);
-        free(s);
-        return j;
-}
-
 static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
                             int64_t until_mono_ms)
 {
@@ -1020,9 +995,6 @@ static task_t *dead_letter(keel_worker_t *w, const rd_kafka_message_t *m,
                            int rc, const char *reason)
 {
         task_t *t = calloc(1, sizeof(*t));
-        json_t *key = m->key ? bytes_json(m->key, m->key_len) : json_null();
-        json_t *value =
-            m->payload ? bytes_json(m->payload, m->len) : json_null();
         char err[256];
 
         atomic_fetch_add(&w->st_undecodable, 1);
@@ -1031,7 +1003,7 @@ static task_t *dead_letter(keel_worker_t *w, const rd_kafka_message_t *m,
                  "topic=%s partition=%d offset=%lld error=%s detail=\"%s\"",
                  KEEL_TOPIC_DLQ, w->topic, (int)m->partition,
                  (long long)m->offset, keel_err_name(rc), reason);
-        if (!t || !key || !value)
+        if (!t)
                 goto nomem;
         t->w = w;
         t->partition = m->partition;
@@ -1045,13 +1017,9 @@ static task_t *dead_letter(keel_worker_t *w, const rd_kafka_message_t *m,
                 memcpy(t->out_key, m->key, m->key_len);
                 t->out_key_len = m->key_len;
         }
-        t->out_rec =
-            json_pack("{ss si sI so so ss ss ss sI}", "source_topic", w->topic,
-                      "source_partition", (int)m->partition, "source_offset",
-                      (json_int_t)m->offset, "key", key, "value", value,
-                      "error", keel_err_name(rc), "reason", reason, "component",
-                      COMPONENT, "ts", (json_int_t)wall_ms());
-        key = value = NULL; /* stolen, even on failure */
+        t->out_rec = keel_codec_dead_letter(
+            w->topic, m->partition, m->offset, m->key, m->key_len, m->payload,
+            m->len, keel_err_name(rc), reason, COMPONENT, wall_ms());
         if (!t->out_rec)
                 goto nomem;
         if (task_encode(t, err, sizeof(err)) && task_shrink(w, t, err)) {
@@ -1063,8 +1031,6 @@ static task_t *dead_letter(keel_worker_t *w, const rd_kafka_message_t *m,
         }
         return t;
 nomem:
-        json_decref(key);
-        json_decref(value);
         task_free(t);
         return NULL;
 }
