@@ -292,31 +292,6 @@ void keel_client_destroy(keel_client_t *c)
         free(c);
 }
 
-static int translate(rd_kafka_resp_err_t err)
-{
-        switch (err) {
-        case RD_KAFKA_RESP_ERR_NO_ERROR:
-                return KEEL_OK;
-        case RD_KAFKA_RESP_ERR__TRANSPORT:
-        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-        case RD_KAFKA_RESP_ERR__RESOLVE:
-        case RD_KAFKA_RESP_ERR__TIMED_OUT:
-        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-        case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
-        case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
-                return KEEL_ERR_TRANSPORT;
-        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-                return KEEL_ERR_TOO_LARGE;
-        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-                return KEEL_ERR_NOT_FOUND;
-        default:
-                return KEEL_ERR_KAFKA;
-        }
-}
-
 /* keel.inbox's partition count, looked up once: keel.inbox, keel.history
  * and keel.dlq must all exist with the same count. */
 static int partitions(keel_client_t *c, int32_t *out, char *errstr,
@@ -339,7 +314,7 @@ static int partitions(keel_client_t *c, int32_t *out, char *errstr,
          * name may create it with the broker's default partition count. */
         err = rd_kafka_metadata(c->rk, 1, NULL, &md, c->timeout_ms);
         if (err) {
-                rc = translate(err);
+                rc = keel__kafka_err(err);
                 if (rc == KEEL_ERR_NOT_FOUND)
                         rc = KEEL_ERR_KAFKA;
                 rc = keel__fail(errstr, errsize, rc,
@@ -414,7 +389,7 @@ static int end_offset(keel_client_t *c, const char *topic, int32_t p,
             c->reader, topic, p, &lo, &hi, c->timeout_ms);
 
         if (err) {
-                int rc = translate(err);
+                int rc = keel__kafka_err(err);
                 return keel__fail(
                     errstr, errsize,
                     rc == KEEL_ERR_NOT_FOUND ? KEEL_ERR_KAFKA : rc,
@@ -453,7 +428,7 @@ static int produce(keel_client_t *c, const command_t *cmd, int32_t p,
         if (err) {
                 free(value); /* not taken over on failure */
                 return keel__fail(
-                    errstr, errsize, translate(err),
+                    errstr, errsize, keel__kafka_err(err),
                     "%s %s: cannot queue the command: %s (nothing "
                     "was sent)",
                     cmd->verb, cmd->workflow_id, rd_kafka_err2str(err));
@@ -468,7 +443,7 @@ static int produce(keel_client_t *c, const command_t *cmd, int32_t p,
         }
         if (d.err) {
                 char fatal[256] = "";
-                int rc = translate(d.err);
+                int rc = keel__kafka_err(d.err);
                 if (rd_kafka_fatal_error(c->rk, fatal, sizeof(fatal)))
                         return keel__fail(
                             errstr, errsize, KEEL_ERR_KAFKA,

@@ -457,3 +457,32 @@ int keel__kafka_conf_default(rd_kafka_conf_t *conf, const keel_config_t *cfg,
                    ? 0
                    : -1;
 }
+
+int keel__kafka_err(rd_kafka_resp_err_t err)
+{
+        switch (err) {
+        case RD_KAFKA_RESP_ERR_NO_ERROR:
+                return KEEL_OK;
+        case RD_KAFKA_RESP_ERR__TRANSPORT:
+        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        case RD_KAFKA_RESP_ERR__RESOLVE:
+        case RD_KAFKA_RESP_ERR__TIMED_OUT:
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+        case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+        case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+                return KEEL_ERR_TRANSPORT;
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+                return KEEL_ERR_TOO_LARGE;
+        case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+        case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+        case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+                return KEEL_ERR_NOT_FOUND;
+        case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
+        case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+        case RD_KAFKA_RESP_ERR_INVALID_REQUEST:
+                return KEEL_ERR_UNSUPPORTED;
+        default:
+                return KEEL_ERR_KAFKA;
+        }
+}

@@ -27,6 +27,12 @@ rd_kafka_conf_t *keel__kafka_conf_new(const keel_config_t *cfg,
                                       keel__client_kind_t kind, char *errstr,
                                       size_t errstr_size);
 
+/* A librdkafka error as keel's: KEEL_ERR_TRANSPORT when no broker answered
+ * (retriable), KEEL_ERR_TOO_LARGE, KEEL_ERR_NOT_FOUND for an unknown topic
+ * or partition, KEEL_ERR_UNSUPPORTED when the broker lacks the request,
+ * else KEEL_ERR_KAFKA. */
+int keel__kafka_err(rd_kafka_resp_err_t err);
+
 /* Set property key to value on conf unless the user configured
  * kafka.<key>: keel's defaults for a client, which users may override.
  * Returns 0, or -1 with errstr. */

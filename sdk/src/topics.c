@@ -68,27 +68,6 @@ int keel_topics_specs(const char *const *task_queues, size_t n_queues,
         return KEEL_OK;
 }
 
-static int translate(rd_kafka_resp_err_t err)
-{
-        switch (err) {
-        case RD_KAFKA_RESP_ERR_NO_ERROR:
-                return KEEL_OK;
-        case RD_KAFKA_RESP_ERR__TRANSPORT:
-        case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-        case RD_KAFKA_RESP_ERR__RESOLVE:
-                return KEEL_ERR_TRANSPORT;
-        case RD_KAFKA_RESP_ERR__TIMED_OUT:
-        case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
-                return KEEL_ERR_TIMEOUT;
-        case RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE:
-        case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
-        case RD_KAFKA_RESP_ERR_INVALID_REQUEST:
-                return KEEL_ERR_UNSUPPORTED;
-        default:
-                return KEEL_ERR_KAFKA;
-        }
-}
-
 typedef struct admin_s {
         rd_kafka_t *rk;
         const char *bootstrap;
@@ -128,11 +107,9 @@ static int admin_open(admin_t *ad, const keel_config_t *cfg, char *errstr,
         }
         err = rd_kafka_metadata(ad->rk, 1, NULL, &ad->md, ad->timeout_ms);
         if (err) {
-                int rc = translate(err);
+                int rc = keel__kafka_err(err);
                 ad->md = NULL;
                 admin_close(ad);
-                if (rc == KEEL_ERR_TIMEOUT)
-                        rc = KEEL_ERR_TRANSPORT;
                 return keel__fail(errstr, errsize, rc,
                                   "no broker at %s answered within %d ms (%s)",
                                   ad->bootstrap, ad->timeout_ms,
@@ -225,7 +202,7 @@ static int describe_configs(admin_t *ad, keel_topic_info_t *info, size_t n,
                     "DescribeConfigs: no answer from %s within %d ms",
                     ad->bootstrap, ad->timeout_ms);
         } else if (rd_kafka_event_error(ev)) {
-                rc = translate(rd_kafka_event_error(ev));
+                rc = keel__kafka_err(rd_kafka_event_error(ev));
                 if (rc == KEEL_ERR_UNSUPPORTED)
                         unsupported(ad, errstr, errsize, "DescribeConfigs");
                 else
@@ -344,7 +321,7 @@ static int create_missing(admin_t *ad, const keel_topic_spec_t *specs, size_t n,
                                 "CreateTopics: no answer from %s within %d ms",
                                 ad->bootstrap, ad->timeout_ms);
         } else if (rd_kafka_event_error(ev)) {
-                rc = translate(rd_kafka_event_error(ev));
+                rc = keel__kafka_err(rd_kafka_event_error(ev));
                 if (rc == KEEL_ERR_UNSUPPORTED)
                         unsupported(ad, errstr, errsize, "CreateTopics");
                 else
@@ -362,7 +339,7 @@ static int create_missing(admin_t *ad, const keel_topic_spec_t *specs, size_t n,
                         if (te == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
                                 continue; /* raced with another creator */
                         if (te) {
-                                rc = translate(te);
+                                rc = keel__kafka_err(te);
                                 if (rc == KEEL_ERR_UNSUPPORTED) {
                                         unsupported(ad, errstr, errsize,
                                                     "CreateTopics");
@@ -431,8 +408,9 @@ int keel_topics_create(const keel_config_t *cfg, int32_t partitions,
                     rd_kafka_metadata(ad.rk, 1, NULL, &ad.md, ad.timeout_ms);
                 if (err) {
                         ad.md = NULL;
-                        rc = keel__fail(errstr, errstr_size, translate(err),
-                                        "metadata: %s", rd_kafka_err2str(err));
+                        rc = keel__fail(errstr, errstr_size,
+                                        keel__kafka_err(err), "metadata: %s",
+                                        rd_kafka_err2str(err));
                         goto out;
                 }
         }
