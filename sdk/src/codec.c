@@ -365,7 +365,7 @@ static int get_long(dec_t *d, int64_t *v)
  * (each item of a counted type takes at least min_item bytes). */
 static int get_len(dec_t *d, size_t min_item, size_t *len, const char *what)
 {
-        int64_t v;
+        int64_t v = 0;
         int rc = get_long(d, &v);
         if (rc)
                 return rc;
@@ -518,7 +518,7 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                      int depth)
 {
         int rc;
-        int64_t v;
+        int64_t v = 0;
         size_t n;
 
         *out = NULL;

@@ -37,7 +37,9 @@ for d in keel-orchestrator keel-projector; do
 
         # Configured through a file, as an operator would.
         echo "bootstrap = $b" >"$tmp/$d.conf"
-        "$bin" --config "$tmp/$d.conf" 2>"$tmp/$d.log" &
+        # Port 0: tests never listen on a fixed port.
+        "$bin" --config "$tmp/$d.conf" -X http.listen=127.0.0.1:0 \
+                2>"$tmp/$d.log" &
         pid=$!
         for _ in $(seq 100); do
                 grep -q "msg=started" "$tmp/$d.log" && break

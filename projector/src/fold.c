@@ -1,0 +1,514 @@
+/*
+ * fold.c: the projector's fold of keel.history events into the current
+ * state of every workflow's latest run (proj.h). It keeps plain structs,
+ * not histories: status, input and result as text, pending activities and
+ * timers, a signal count and the last few signal names. Status follows
+ * keel_client_result(): WorkflowStarted opens a run (replacing the
+ * previous one), the closing events set the final status,
+ * NonDeterminismDetected blocks a run until new commands show it moving.
+ * The fold never locks: its caller holds proj_t.lock.
+ */
+#include "proj.h"
+
+#include "keel/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const status_names[PROJ_NSTATUS] = {
+    "running",   "blocked",    "completed", "failed",
+    "cancelled", "terminated", "continued",
+};
+
+const char *proj_status_name(proj_status_t st)
+{
+        return st < PROJ_NSTATUS ? status_names[st] : "unknown";
+}
+
+int proj_status_parse(const char *name, proj_status_t *st)
+{
+        for (int i = 0; i < PROJ_NSTATUS; i++) {
+                if (!strcmp(name, status_names[i])) {
+                        *st = (proj_status_t)i;
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+/* ---- record fields ----------------------------------------------------- */
+
+static const char *rec_str(const json_t *rec, const char *k)
+{
+        return json_string_value(json_object_get(rec, k));
+}
+
+static int64_t rec_int(const json_t *rec, const char *k)
+{
+        return (int64_t)json_integer_value(json_object_get(rec, k));
+}
+
+/* strdup of s, or NULL for NULL (and on out of memory: the field is then
+ * simply shown as absent). */
+static char *dup_or_null(const char *s)
+{
+        return s ? strdup(s) : NULL;
+}
+
+static void set_str(char **dst, const char *s)
+{
+        free(*dst);
+        *dst = dup_or_null(s);
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static uint64_t hash(const char *s)
+{
+        uint64_t h = 1469598103934665603ULL;
+        for (; *s; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+        return h;
+}
+
+int proj_fold_init(proj_fold_t *f)
+{
+        memset(f, 0, sizeof(*f));
+        f->nbuckets = 1024;
+        f->buckets = calloc(f->nbuckets, sizeof(*f->buckets));
+        return f->buckets ? KEEL_OK : KEEL_ERR_NOMEM;
+}
+
+static void run_clear(proj_wf_t *wf)
+{
+        free(wf->run_id);
+        free(wf->type);
+        free(wf->input);
+        free(wf->result);
+        free(wf->failure);
+        wf->run_id = wf->type = wf->input = wf->result = wf->failure = NULL;
+        for (size_t i = 0; i < wf->nacts; i++) {
+                free(wf->acts[i].id);
+                free(wf->acts[i].type);
+                free(wf->acts[i].last_failure);
+        }
+        wf->nacts = 0;
+        for (size_t i = 0; i < wf->ntimers; i++)
+                free(wf->timers[i].id);
+        wf->ntimers = 0;
+        for (int i = 0; i < PROJ_LAST_SIGNALS; i++) {
+                free(wf->last_signals[i]);
+                wf->last_signals[i] = NULL;
+        }
+        wf->signals = 0;
+        wf->closed = 0;
+        wf->start_ts = wf->close_ts = wf->history_length = 0;
+}
+
+static void wf_free(proj_wf_t *wf)
+{
+        run_clear(wf);
+        free(wf->acts);
+        free(wf->timers);
+        free(wf->id);
+        free(wf);
+}
+
+void proj_fold_destroy(proj_fold_t *f)
+{
+        if (!f->buckets)
+                return;
+        for (size_t b = 0; b < f->nbuckets; b++) {
+                proj_wf_t *wf = f->buckets[b], *next;
+                for (; wf; wf = next) {
+                        next = wf->next;
+                        wf_free(wf);
+                }
+        }
+        free(f->buckets);
+        free(f->sorted);
+        free(f->fresh);
+        memset(f, 0, sizeof(*f));
+}
+
+proj_wf_t *proj_fold_get(proj_fold_t *f, const char *id)
+{
+        proj_wf_t *wf = f->buckets[hash(id) & (f->nbuckets - 1)];
+        for (; wf; wf = wf->next)
+                if (!strcmp(wf->id, id))
+                        return wf;
+        return NULL;
+}
+
+static void grow_buckets(proj_fold_t *f)
+{
+        size_t n = f->nbuckets * 2;
+        proj_wf_t **b = calloc(n, sizeof(*b));
+        if (!b)
+                return; /* longer chains, still correct */
+        for (size_t i = 0; i < f->nbuckets; i++) {
+                proj_wf_t *wf = f->buckets[i], *next;
+                for (; wf; wf = next) {
+                        size_t k = hash(wf->id) & (n - 1);
+                        next = wf->next;
+                        wf->next = b[k];
+                        b[k] = wf;
+                }
+        }
+        free(f->buckets);
+        f->buckets = b;
+        f->nbuckets = n;
+}
+
+/* The workflow `id`, added (running, not yet counted) if new; NULL on out
+ * of memory. */
+static proj_wf_t *wf_add(proj_fold_t *f, const char *id)
+{
+        proj_wf_t *wf;
+        size_t k;
+
+        if (f->nfresh == f->fresh_cap) {
+                size_t cap = f->fresh_cap ? f->fresh_cap * 2 : 256;
+                proj_wf_t **a = realloc(f->fresh, cap * sizeof(*a));
+                if (!a)
+                        return NULL;
+                f->fresh = a;
+                f->fresh_cap = cap;
+        }
+        wf = calloc(1, sizeof(*wf));
+        if (!wf || !(wf->id = strdup(id))) {
+                free(wf);
+                return NULL;
+        }
+        if (f->count >= f->nbuckets)
+                grow_buckets(f);
+        k = hash(id) & (f->nbuckets - 1);
+        wf->next = f->buckets[k];
+        f->buckets[k] = wf;
+        f->count++;
+        f->fresh[f->nfresh++] = wf;
+        return wf;
+}
+
+static int cmp_wf(const void *a, const void *b)
+{
+        return strcmp((*(proj_wf_t *const *)a)->id,
+                      (*(proj_wf_t *const *)b)->id);
+}
+
+int proj_fold_ordered(proj_fold_t *f, proj_wf_t ***out, size_t *n)
+{
+        if (f->nfresh) {
+                size_t total = f->nsorted + f->nfresh, i = 0, j = 0, k = 0;
+                proj_wf_t **m = malloc((total ? total : 1) * sizeof(*m));
+                if (!m)
+                        return KEEL_ERR_NOMEM;
+                qsort(f->fresh, f->nfresh, sizeof(*f->fresh), cmp_wf);
+                while (i < f->nsorted || j < f->nfresh) {
+                        if (j == f->nfresh ||
+                            (i < f->nsorted &&
+                             strcmp(f->sorted[i]->id, f->fresh[j]->id) < 0))
+                                m[k++] = f->sorted[i++];
+                        else
+                                m[k++] = f->fresh[j++];
+                }
+                free(f->sorted);
+                f->sorted = m;
+                f->nsorted = total;
+                f->nfresh = 0;
+        }
+        *out = f->sorted;
+        *n = f->nsorted;
+        return KEEL_OK;
+}
+
+/* ---- applying events --------------------------------------------------- */
+
+static void set_status(proj_fold_t *f, proj_wf_t *wf, proj_status_t st)
+{
+        f->by_status[wf->status]--;
+        wf->status = st;
+        f->by_status[st]++;
+}
+
+static proj_activity_t *act_find(proj_wf_t *wf, const char *id)
+{
+        for (size_t i = 0; id && i < wf->nacts; i++)
+                if (!strcmp(wf->acts[i].id, id))
+                        return &wf->acts[i];
+        return NULL;
+}
+
+static void act_remove(proj_wf_t *wf, proj_activity_t *a)
+{
+        free(a->id);
+        free(a->type);
+        free(a->last_failure);
+        *a = wf->acts[--wf->nacts];
+}
+
+static void act_add(proj_wf_t *wf, const char *id, const char *type)
+{
+        proj_activity_t *a;
+        if (!id || act_find(wf, id))
+                return;
+        if (wf->nacts == wf->acts_cap) {
+                size_t cap = wf->acts_cap ? wf->acts_cap * 2 : 2;
+                proj_activity_t *n = realloc(wf->acts, cap * sizeof(*n));
+                if (!n)
+                        return;
+                wf->acts = n;
+                wf->acts_cap = cap;
+        }
+        a = &wf->acts[wf->nacts];
+        a->id = strdup(id);
+        a->type = dup_or_null(type);
+        a->attempt = 1;
+        a->last_failure = NULL;
+        if (a->id)
+                wf->nacts++;
+        else
+                free(a->type);
+}
+
+/* An attempt ended without success: remember why, and drop the activity
+ * unless another attempt follows (next_attempt_at set). */
+static void act_failed(proj_wf_t *wf, const json_t *rec, json_t *failure)
+{
+        proj_activity_t *a = act_find(wf, rec_str(rec, "activity_id"));
+        if (!a)
+                return;
+        if (json_is_integer(json_object_get(rec, "next_attempt_at"))) {
+                free(a->last_failure);
+                a->last_failure =
+                    failure ? json_dumps(failure, JSON_COMPACT) : NULL;
+                a->attempt = (int)rec_int(rec, "attempt");
+        } else {
+                act_remove(wf, a);
+        }
+}
+
+static void timer_remove(proj_wf_t *wf, const char *id)
+{
+        for (size_t i = 0; id && i < wf->ntimers; i++) {
+                if (!strcmp(wf->timers[i].id, id)) {
+                        free(wf->timers[i].id);
+                        wf->timers[i] = wf->timers[--wf->ntimers];
+                        return;
+                }
+        }
+}
+
+static void timer_add(proj_wf_t *wf, const char *id, int64_t fire_at)
+{
+        if (!id)
+                return;
+        timer_remove(wf, id);
+        if (wf->ntimers == wf->timers_cap) {
+                size_t cap = wf->timers_cap ? wf->timers_cap * 2 : 2;
+                proj_timer_t *n = realloc(wf->timers, cap * sizeof(*n));
+                if (!n)
+                        return;
+                wf->timers = n;
+                wf->timers_cap = cap;
+        }
+        wf->timers[wf->ntimers].id = strdup(id);
+        wf->timers[wf->ntimers].fire_at = fire_at;
+        if (wf->timers[wf->ntimers].id)
+                wf->ntimers++;
+}
+
+/* A closing event: the final status; nothing is pending any more. */
+static void close_run(proj_fold_t *f, proj_wf_t *wf, proj_status_t st,
+                      const json_t *rec)
+{
+        set_status(f, wf, st);
+        wf->closed = 1;
+        wf->close_ts = rec_int(rec, "ts");
+        for (size_t i = wf->nacts; i > 0; i--)
+                act_remove(wf, &wf->acts[i - 1]);
+        for (size_t i = 0; i < wf->ntimers; i++)
+                free(wf->timers[i].id);
+        wf->ntimers = 0;
+}
+
+static void start_run(proj_fold_t *f, const char *id, const json_t *rec)
+{
+        proj_wf_t *wf = proj_fold_get(f, id);
+        if (!wf) {
+                wf = wf_add(f, id);
+                if (!wf)
+                        return;
+                wf->status = PROJ_RUNNING;
+                f->by_status[PROJ_RUNNING]++;
+        }
+        run_clear(wf);
+        set_status(f, wf, PROJ_RUNNING);
+        wf->run_id = dup_or_null(rec_str(rec, "run_id"));
+        wf->type = dup_or_null(rec_str(rec, "workflow_type"));
+        wf->input = dup_or_null(rec_str(rec, "input"));
+        wf->start_ts = rec_int(rec, "ts");
+}
+
+#define IS(name) (!strcmp(type, "keel.history." name))
+
+void proj_fold_apply(void *fold, const json_t *ev)
+{
+        proj_fold_t *f = fold;
+        const json_t *rec = json_object_get(ev, "record");
+        const char *type = json_string_value(json_object_get(ev, "type"));
+        const char *id = rec_str(rec, "workflow_id");
+        const char *run = rec_str(rec, "run_id");
+        proj_wf_t *wf;
+
+        if (!type || !id || !run)
+                return;
+        f->events++;
+        if (IS("WorkflowStarted"))
+                start_run(f, id, rec);
+        wf = proj_fold_get(f, id);
+        if (!wf || !wf->run_id || strcmp(wf->run_id, run))
+                return; /* no run seen, or an older run's event */
+        wf->history_length = rec_int(rec, "seq");
+
+        if (IS("ActivityScheduled")) {
+                act_add(wf, rec_str(rec, "activity_id"),
+                        rec_str(rec, "activity_type"));
+        } else if (IS("ActivityRetried")) {
+                proj_activity_t *a = act_find(wf, rec_str(rec, "activity_id"));
+                if (a)
+                        a->attempt = (int)rec_int(rec, "attempt");
+        } else if (IS("ActivityCompleted")) {
+                proj_activity_t *a = act_find(wf, rec_str(rec, "activity_id"));
+                if (a)
+                        act_remove(wf, a);
+        } else if (IS("ActivityFailed")) {
+                act_failed(wf, rec, json_object_get(rec, "failure"));
+        } else if (IS("ActivityTimedOut")) {
+                json_t *failure = json_pack(
+                    "{ss ss}", "type", "Timeout", "timeout_type",
+                    rec_str(rec, "timeout_type") ? rec_str(rec, "timeout_type")
+                                                 : "");
+                act_failed(wf, rec, failure);
+                json_decref(failure);
+        } else if (IS("TimerStarted")) {
+                timer_add(wf, rec_str(rec, "timer_id"),
+                          rec_int(rec, "fire_at"));
+        } else if (IS("TimerFired") || IS("TimerCancelled")) {
+                timer_remove(wf, rec_str(rec, "timer_id"));
+        } else if (IS("SignalReceived")) {
+                size_t k = wf->signals % PROJ_LAST_SIGNALS;
+                set_str(&wf->last_signals[k], rec_str(rec, "signal_name"));
+                wf->signals++;
+        } else if (IS("WorkflowCompleted")) {
+                set_str(&wf->result, rec_str(rec, "result"));
+                close_run(f, wf, PROJ_COMPLETED, rec);
+        } else if (IS("WorkflowFailed")) {
+                free(wf->failure);
+                wf->failure =
+                    json_dumps(json_object_get(rec, "failure"), JSON_COMPACT);
+                close_run(f, wf, PROJ_FAILED, rec);
+        } else if (IS("WorkflowCancelled")) {
+                close_run(f, wf, PROJ_CANCELLED, rec);
+        } else if (IS("WorkflowTerminated")) {
+                close_run(f, wf, PROJ_TERMINATED, rec);
+        } else if (IS("WorkflowContinuedAsNew")) {
+                close_run(f, wf, PROJ_CONTINUED, rec);
+        } else if (IS("NonDeterminismDetected")) {
+                if (!wf->closed)
+                        set_status(f, wf, PROJ_BLOCKED);
+        }
+        /* A blocked run that issues commands again runs fixed code. */
+        if (!wf->closed && wf->status == PROJ_BLOCKED &&
+            (IS("ActivityScheduled") || IS("TimerStarted")))
+                set_status(f, wf, PROJ_RUNNING);
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+/* A timestamp in ms as RFC 3339 UTC ("2026-01-02T03:04:05.678Z"); null
+ * for 0. */
+static json_t *ts_json(int64_t ms)
+{
+        char buf[40];
+        struct tm tm;
+        time_t s;
+
+        if (ms <= 0)
+                return json_null();
+        s = (time_t)(ms / 1000);
+        if (!gmtime_r(&s, &tm))
+                return json_null();
+        strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03dZ",
+                 (int)(ms % 1000));
+        return json_string(buf);
+}
+
+/* Recorded JSON text as a value: parsed, or the text itself if it does not
+ * parse; null for NULL. */
+static json_t *text_json(const char *text)
+{
+        json_t *v;
+        if (!text)
+                return json_null();
+        v = json_loads(text, JSON_DECODE_ANY, NULL);
+        return v ? v : json_string(text);
+}
+
+json_t *proj_wf_summary_json(const proj_wf_t *wf)
+{
+        return json_pack("{ss ss* ss* ss so so sI}", "workflow_id", wf->id,
+                         "run_id", wf->run_id, "type", wf->type, "status",
+                         proj_status_name(wf->status), "start_time",
+                         ts_json(wf->start_ts), "close_time",
+                         ts_json(wf->close_ts), "history_length",
+                         (json_int_t)wf->history_length);
+}
+
+json_t *proj_wf_json(const proj_wf_t *wf)
+{
+        json_t *o = proj_wf_summary_json(wf), *acts, *timers, *names;
+
+        if (!o)
+                return NULL;
+        acts = json_array();
+        timers = json_array();
+        names = json_array();
+        for (size_t i = 0; i < wf->nacts; i++) {
+                const proj_activity_t *a = &wf->acts[i];
+                json_array_append_new(
+                    acts,
+                    json_pack("{ss ss* si so}", "activity_id", a->id,
+                              "activity_type", a->type, "attempt", a->attempt,
+                              "last_failure", text_json(a->last_failure)));
+        }
+        for (size_t i = 0; i < wf->ntimers; i++)
+                json_array_append_new(
+                    timers,
+                    json_pack("{ss so}", "timer_id", wf->timers[i].id,
+                              "fire_at", ts_json(wf->timers[i].fire_at)));
+        /* The remembered names, oldest first. */
+        for (uint64_t k = wf->signals > PROJ_LAST_SIGNALS
+                              ? wf->signals - PROJ_LAST_SIGNALS
+                              : 0;
+             k < wf->signals; k++) {
+                const char *n = wf->last_signals[k % PROJ_LAST_SIGNALS];
+                json_array_append_new(names, n ? json_string(n) : json_null());
+        }
+        json_object_set_new(o, "input", text_json(wf->input));
+        json_object_set_new(o, "result",
+                            wf->status == PROJ_COMPLETED ? text_json(wf->result)
+                                                         : json_null());
+        json_object_set_new(o, "failure",
+                            wf->status == PROJ_FAILED ? text_json(wf->failure)
+                                                      : json_null());
+        json_object_set_new(o, "pending_activities", acts);
+        json_object_set_new(o, "pending_timers", timers);
+        json_object_set_new(o, "signals",
+                            json_pack("{sI so}", "count",
+                                      (json_int_t)wf->signals, "last", names));
+        return o;
+}
