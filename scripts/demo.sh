@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # keel's demo on a fresh Debian 12 machine: install what is missing, build,
 # start the dev broker (an in-memory Kafka), an orchestrator with the
-# payment workflow and a payment worker; start 20 payment workflows (half
-# of them get a refundApproved signal), kill -9 the orchestrator mid-run
-# and start it again, and show every workflow's outcome. Everything it
+# payment workflow, a payment worker and the projector; start 20 payment
+# workflows (half of them get a refundApproved signal), kill -9 the
+# orchestrator mid-run and start it again, and show every workflow's
+# outcome, then their state over the projector's HTTP API. Everything it
 # starts is stopped when it ends.
 #   DEMO_WORKFLOWS=N   how many workflows (default 20)
 set -euo pipefail
@@ -52,10 +53,13 @@ start_orchestrator() {
         pids+=($orch)
 }
 
-say "Starting keel-orchestrator (payment workflow) and keel-payment-worker"
+say "Starting keel-orchestrator (payment workflow), keel-payment-worker, keel-projector"
 start_orchestrator
 "$bin/keel-payment-worker" --effects "$work/effects.log" \
         >"$work/worker.log" 2>&1 &
+pids+=($!)
+"$bin/keel-projector" -X http.listen=127.0.0.1:0 --port-file "$work/http.port" \
+        >"$work/projector.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do
         grep -q "msg=assigned" "$work/orchestrator.log" && break
@@ -97,6 +101,21 @@ for i in $(seq 1 "$n"); do
         printf '%-28s %-10s %s\n' "$id" "$status" "$result"
         [ "$status" = completed ] && done_ok=$((done_ok + 1))
 done
+
+say "Their state over HTTP, from keel-projector"
+for _ in $(seq 100); do [ -s "$work/http.port" ] && break; sleep 0.1; done
+api="http://127.0.0.1:$(cat "$work/http.port")"
+for _ in $(seq 100); do
+        curl -sf "$api/readyz" >/dev/null && break
+        sleep 0.1
+done
+echo "\$ curl $api/api/v1/workflows/order-$stamp-2"
+curl -s "$api/api/v1/workflows/order-$stamp-2"
+echo
+echo "\$ curl '$api/api/v1/workflows?prefix=order-$stamp-&limit=3'"
+page=$(curl -s "$api/api/v1/workflows?prefix=order-$stamp-&limit=3")
+echo "first page: $(grep -o '"workflow_id":"[^"]*"' <<<"$page" | cut -d'"' -f4 | tr '\n' ' ')"
+echo "counts: $(grep -o '"counts":{[^}]*}' <<<"$page" | cut -d: -f2-)"
 
 say "Summary"
 grep "msg=claimed" "$work/orchestrator.log" | tail -1 |

@@ -6,13 +6,13 @@
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config librdkafka-dev libavro-dev
-        libjansson-dev libmicrohttpd-dev kcat)
+        libjansson-dev libmicrohttpd-dev kcat curl)
 # Tests: CUnit; Java and Maven fetch and run Apache Kafka's broker and its
 # Java client; python3-avro checks keel's records against another Avro
 # implementation; clang builds the fuzz targets; clang-format checks the
 # formatting; docker-compose checks docker-compose.yml.
 test_pkgs=(libcunit1-dev openjdk-17-jdk-headless maven python3 python3-avro
-        clang clang-format libclang-rt-14-dev docker-compose curl)
+        clang clang-format libclang-rt-14-dev docker-compose)
 
 profile=${1:-build}
 case "$profile" in
