@@ -17,20 +17,15 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const status_names[PROJ_NSTATUS] = {
-    "running",   "blocked",    "completed", "failed",
-    "cancelled", "terminated", "continued",
-};
-
 const char *proj_status_name(proj_status_t st)
 {
-        return st < PROJ_NSTATUS ? status_names[st] : "unknown";
+        return st < PROJ_NSTATUS ? keel__run_status_names[st] : "unknown";
 }
 
 int proj_status_parse(const char *name, proj_status_t *st)
 {
         for (int i = 0; i < PROJ_NSTATUS; i++) {
-                if (!strcmp(name, status_names[i])) {
+                if (!strcmp(name, keel__run_status_names[i])) {
                         *st = (proj_status_t)i;
                         return 0;
                 }
@@ -404,26 +399,19 @@ void proj_fold_apply(void *fold, const json_t *ev)
                 wf->signals++;
         } else if (IS("WorkflowCompleted")) {
                 set_str(&wf->result, rec_str(rec, "result"));
-                close_run(f, wf, PROJ_COMPLETED, rec);
         } else if (IS("WorkflowFailed")) {
                 free(wf->failure);
                 wf->failure =
                     json_dumps(json_object_get(rec, "failure"), JSON_COMPACT);
-                close_run(f, wf, PROJ_FAILED, rec);
-        } else if (IS("WorkflowCancelled")) {
-                close_run(f, wf, PROJ_CANCELLED, rec);
-        } else if (IS("WorkflowTerminated")) {
-                close_run(f, wf, PROJ_TERMINATED, rec);
-        } else if (IS("WorkflowContinuedAsNew")) {
-                close_run(f, wf, PROJ_CONTINUED, rec);
-        } else if (IS("NonDeterminismDetected")) {
-                if (!wf->closed)
-                        set_status(f, wf, PROJ_BLOCKED);
         }
-        /* A blocked run that issues commands again runs fixed code. */
-        if (!wf->closed && wf->status == PROJ_BLOCKED &&
-            (IS("ActivityScheduled") || IS("TimerStarted")))
-                set_status(f, wf, PROJ_RUNNING);
+        /* Status by the rule every reader follows. */
+        if (!wf->closed) {
+                proj_status_t next = keel__run_status_after(wf->status, type);
+                if (next >= KEEL__RUN_COMPLETED)
+                        close_run(f, wf, next, rec);
+                else if (next != wf->status)
+                        set_status(f, wf, next);
+        }
 }
 
 /* ---- JSON -------------------------------------------------------------- */
@@ -500,11 +488,13 @@ json_t *proj_wf_json(const proj_wf_t *wf)
         }
         json_object_set_new(o, "input", text_json(wf->input));
         json_object_set_new(o, "result",
-                            wf->status == PROJ_COMPLETED ? text_json(wf->result)
-                                                         : json_null());
+                            wf->status == KEEL__RUN_COMPLETED
+                                ? text_json(wf->result)
+                                : json_null());
         json_object_set_new(o, "failure",
-                            wf->status == PROJ_FAILED ? text_json(wf->failure)
-                                                      : json_null());
+                            wf->status == KEEL__RUN_FAILED
+                                ? text_json(wf->failure)
+                                : json_null());
         json_object_set_new(o, "pending_activities", acts);
         json_object_set_new(o, "pending_timers", timers);
         json_object_set_new(o, "signals",

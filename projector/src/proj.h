@@ -17,20 +17,17 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include "history_int.h"
+
 #include <stdint.h>
 
 /* ---- the fold ---------------------------------------------------------- */
 
-typedef enum proj_status_e {
-        PROJ_RUNNING,
-        PROJ_BLOCKED,
-        PROJ_COMPLETED,
-        PROJ_FAILED,
-        PROJ_CANCELLED,
-        PROJ_TERMINATED,
-        PROJ_CONTINUED,
-        PROJ_NSTATUS
-} proj_status_t;
+/* A run's status: the one every reader derives (history_int.h). */
+typedef keel__run_status_t proj_status_t;
+#define PROJ_RUNNING KEEL__RUN_RUNNING
+#define PROJ_BLOCKED KEEL__RUN_BLOCKED
+#define PROJ_NSTATUS KEEL__RUN_NSTATUS
 
 /* The status's name ("running", ...). */
 const char *proj_status_name(proj_status_t st);

@@ -1009,72 +1009,56 @@ int keel_client_terminate(keel_client_t *c, const char *workflow_id,
 typedef struct result_s {
         const char *workflow_id;
         keel_client_run_t *run;
-        int found, closed;
+        int found;
+        keel__run_status_t st;
 } result_t;
 
 static void result_apply(void *opaque, const json_t *ev)
 {
-        static const struct {
-                const char *type, *status;
-        } closes[] = {
-            {"keel.history.WorkflowCompleted", "completed"},
-            {"keel.history.WorkflowFailed", "failed"},
-            {"keel.history.WorkflowCancelled", "cancelled"},
-            {"keel.history.WorkflowTerminated", "terminated"},
-            {"keel.history.WorkflowContinuedAsNew", "continued"},
-        };
         result_t *r = opaque;
         const json_t *rec = json_object_get(ev, "record");
         const char *type = get_str(ev, "type");
         const char *run = get_str(rec, "run_id");
+        keel__run_status_t was;
 
         if (!str_eq(get_str(rec, "workflow_id"), r->workflow_id) || !type)
                 return;
         if (!strcmp(type, "keel.history.WorkflowStarted")) {
                 r->found = 1;
-                r->closed = 0;
+                r->st = KEEL__RUN_RUNNING;
                 out_str(r->run->run_id, sizeof(r->run->run_id), run);
-                out_str(r->run->status, sizeof(r->run->status), "running");
                 json_decref(r->run->result);
                 r->run->result = json_null();
         }
         if (!r->found || !str_eq(run, r->run->run_id))
                 return;
         r->run->events = get_int(rec, "seq");
-        if (!strcmp(type, "keel.history.NonDeterminismDetected"))
-                out_str(r->run->status, sizeof(r->run->status), "blocked");
-        else if (!r->closed && !strcmp(r->run->status, "blocked") &&
-                 (!strcmp(type, "keel.history.ActivityScheduled") ||
-                  !strcmp(type, "keel.history.TimerStarted")))
-                out_str(r->run->status, sizeof(r->run->status), "running");
-        for (size_t i = 0; i < sizeof(closes) / sizeof(closes[0]); i++) {
-                if (strcmp(type, closes[i].type))
-                        continue;
-                r->closed = 1;
-                out_str(r->run->status, sizeof(r->run->status),
-                        closes[i].status);
-                json_decref(r->run->result);
-                if (!strcmp(closes[i].status, "completed")) {
-                        const char *text = get_str(rec, "result");
-                        r->run->result =
-                            text ? json_loads(text, JSON_DECODE_ANY, NULL)
-                                 : NULL;
-                } else if (!strcmp(closes[i].status, "failed")) {
-                        r->run->result =
-                            json_deep_copy(json_object_get(rec, "failure"));
-                } else {
-                        r->run->result = NULL;
-                }
-                if (!r->run->result)
-                        r->run->result = json_null();
+        was = r->st;
+        r->st = keel__run_status_after(r->st, type);
+        out_str(r->run->status, sizeof(r->run->status),
+                keel__run_status_names[r->st]);
+        if (was >= KEEL__RUN_COMPLETED || r->st < KEEL__RUN_COMPLETED)
+                return;
+        /* It closed with this event: its result or failure. */
+        json_decref(r->run->result);
+        r->run->result = NULL;
+        if (r->st == KEEL__RUN_COMPLETED) {
+                const char *text = get_str(rec, "result");
+                r->run->result =
+                    text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+        } else if (r->st == KEEL__RUN_FAILED) {
+                r->run->result =
+                    json_deep_copy(json_object_get(rec, "failure"));
         }
+        if (!r->run->result)
+                r->run->result = json_null();
 }
 
 int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
                        keel_client_run_t *run, char *errstr, size_t errstr_size)
 {
         keel__history_reader_t hr;
-        result_t r = {workflow_id, run, 0, 0};
+        result_t r = {workflow_id, run, 0, KEEL__RUN_RUNNING};
         rd_kafka_conf_t *conf;
         rd_kafka_topic_partition_list_t *tl;
         rd_kafka_t *rk;
@@ -1122,8 +1106,9 @@ int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
         /* Read to the end, then on while waiting for the run to close. */
         deadline = now_ms(CLOCK_MONOTONIC) + c->timeout_ms + wait_ms;
         rc = KEEL_OK;
-        while (!(eof && (r.closed || now_ms(CLOCK_MONOTONIC) >=
-                                         deadline - c->timeout_ms))) {
+        while (
+            !(eof && ((r.st >= KEEL__RUN_COMPLETED) ||
+                      now_ms(CLOCK_MONOTONIC) >= deadline - c->timeout_ms))) {
                 rd_kafka_message_t *m;
                 if (now_ms(CLOCK_MONOTONIC) >= deadline) {
                         rc = keel__fail(
@@ -1157,7 +1142,7 @@ int keel_client_result(keel_client_t *c, const char *workflow_id, int wait_ms,
                 return keel__fail(errstr, errstr_size, KEEL_ERR_NOT_FOUND,
                                   "no run of workflow %s in %s[%d]",
                                   workflow_id, KEEL_TOPIC_HISTORY, (int)p);
-        if (!r.closed)
+        if (!(r.st >= KEEL__RUN_COMPLETED))
                 return keel__fail(errstr, errstr_size, KEEL_ERR_TIMEOUT,
                                   "workflow %s (run %s) is %s", workflow_id,
                                   run->run_id, run->status);

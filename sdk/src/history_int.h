@@ -26,6 +26,30 @@
 #define KEEL__KEY_CLAIM      "!claim/"
 #define KEEL__KEY_CHECKPOINT "!checkpoint/"
 
+/* The status of a workflow run, as every reader reports it. */
+typedef enum keel__run_status_e {
+        KEEL__RUN_RUNNING,
+        KEEL__RUN_BLOCKED, /* non-determinism: waits for fixed code */
+        KEEL__RUN_COMPLETED,
+        KEEL__RUN_FAILED,
+        KEEL__RUN_CANCELLED,
+        KEEL__RUN_TERMINATED,
+        KEEL__RUN_CONTINUED, /* continued as new */
+        KEEL__RUN_NSTATUS
+} keel__run_status_t;
+
+/* "running", "blocked", "completed", ... by status. */
+extern const char *const keel__run_status_names[KEEL__RUN_NSTATUS];
+
+/*
+ * A run's status after its next event of schema name `type`: a closing
+ * event closes it; NonDeterminismDetected blocks an open run; a blocked
+ * run that issues commands again (ActivityScheduled, TimerStarted) runs
+ * fixed code. A closed run stays as it is.
+ */
+keel__run_status_t keel__run_status_after(keel__run_status_t st,
+                                          const char *type);
+
 /* Called with each workflow event ({"type","record"}, borrowed) once its
  * batch is complete, in log order. */
 typedef void (*keel__history_apply_fn_t)(void *opaque, const json_t *ev);

@@ -90,3 +90,35 @@ int keel__history_reader_feed(keel__history_reader_t *r, const void *value,
                 return KEEL_ERR_NOMEM;
         return KEEL_OK;
 }
+
+const char *const keel__run_status_names[KEEL__RUN_NSTATUS] = {
+    "running",   "blocked",    "completed", "failed",
+    "cancelled", "terminated", "continued"};
+
+keel__run_status_t keel__run_status_after(keel__run_status_t st,
+                                          const char *type)
+{
+        static const struct {
+                const char *type;
+                keel__run_status_t st;
+        } closes[] = {
+            {"keel.history.WorkflowCompleted", KEEL__RUN_COMPLETED},
+            {"keel.history.WorkflowFailed", KEEL__RUN_FAILED},
+            {"keel.history.WorkflowCancelled", KEEL__RUN_CANCELLED},
+            {"keel.history.WorkflowTerminated", KEEL__RUN_TERMINATED},
+            {"keel.history.WorkflowContinuedAsNew", KEEL__RUN_CONTINUED},
+        };
+
+        if (st >= KEEL__RUN_COMPLETED || !type)
+                return st;
+        for (size_t i = 0; i < sizeof(closes) / sizeof(closes[0]); i++)
+                if (!strcmp(type, closes[i].type))
+                        return closes[i].st;
+        if (!strcmp(type, "keel.history.NonDeterminismDetected"))
+                return KEEL__RUN_BLOCKED;
+        if (st == KEEL__RUN_BLOCKED &&
+            (!strcmp(type, "keel.history.ActivityScheduled") ||
+             !strcmp(type, "keel.history.TimerStarted")))
+                return KEEL__RUN_RUNNING;
+        return st;
+}
