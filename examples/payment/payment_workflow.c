@@ -18,6 +18,16 @@ static json_t *done(const char *status)
         return json_pack("{ss}", "status", status);
 }
 
+/* Publish where the payment stands, for the projector and dashboard. */
+static void stage(keel_wf_t *wf, const char *name, int64_t until)
+{
+        json_t *st = json_pack("{ss}", "stage", name);
+        if (st && until)
+                json_object_set_new(st, "refund_window_ends_ms",
+                                    json_integer(until));
+        keel_set_state(wf, st);
+}
+
 static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
 {
         json_t *in = (json_t *)input;
@@ -33,6 +43,7 @@ static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
                 opts.start_to_close_ms = json_integer_value(
                     json_object_get(input, "start_to_close_ms"));
 
+        stage(wf, "charging", 0);
         rc = keel_activity(wf, "chargeCard", json_incref(in), &opts, NULL);
         if (rc == KEEL_ERR_CANCELLED)
                 return rc;
@@ -40,6 +51,7 @@ static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
                 return keel_fail(wf, "ChargeFailed",
                                  keel_wf_failure(wf)->message, NULL);
 
+        stage(wf, "reserving", 0);
         rc =
             keel_activity(wf, "reserveInventory", json_incref(in), &opts, NULL);
         if (rc) {
@@ -54,9 +66,12 @@ static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
         }
 
         rc = keel_activity(wf, "sendReceipt", json_incref(in), &opts, NULL);
-        if (rc == KEEL_OK)
-                rc = keel_wait_signal(wf, "refundApproved", window, &payload);
         if (rc == KEEL_OK) {
+                stage(wf, "refund_window", keel_now(wf) + window);
+                rc = keel_wait_signal(wf, "refundApproved", window, &payload);
+        }
+        if (rc == KEEL_OK) {
+                stage(wf, "refunding", 0);
                 keel_activity(wf, "refundCard", json_incref(in), &opts, NULL);
                 keel_activity(wf, "releaseInventory", json_incref(in), &opts,
                               NULL);

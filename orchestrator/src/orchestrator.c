@@ -13,6 +13,7 @@
 #include "orch.h"
 
 #include "app.h"
+#include "clock_int.h"
 #include "config_int.h"
 #include "keel/log.h"
 #include "keel/topics.h"
@@ -24,9 +25,7 @@
 
 int64_t orch_now_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return keel__clock_ms(CLOCK_REALTIME);
 }
 
 int32_t orch_topic_partitions(orch_t *o, const char *topic)

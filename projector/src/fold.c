@@ -83,11 +83,15 @@ static void run_clear(proj_wf_t *wf)
         free(wf->input);
         free(wf->result);
         free(wf->failure);
+        free(wf->state);
         wf->run_id = wf->type = wf->input = wf->result = wf->failure = NULL;
+        wf->state = NULL;
+        wf->noffsets = 0;
         for (size_t i = 0; i < wf->nacts; i++) {
                 free(wf->acts[i].id);
                 free(wf->acts[i].type);
                 free(wf->acts[i].last_failure);
+                free(wf->acts[i].hb_details);
         }
         wf->nacts = 0;
         for (size_t i = 0; i < wf->ntimers; i++)
@@ -107,6 +111,7 @@ static void wf_free(proj_wf_t *wf)
         run_clear(wf);
         free(wf->acts);
         free(wf->timers);
+        free(wf->offsets);
         free(wf->id);
         free(wf);
 }
@@ -241,6 +246,7 @@ static void act_remove(proj_wf_t *wf, proj_activity_t *a)
         free(a->id);
         free(a->type);
         free(a->last_failure);
+        free(a->hb_details);
         *a = wf->acts[--wf->nacts];
 }
 
@@ -262,6 +268,7 @@ static void act_add(proj_wf_t *wf, const char *id, const char *type)
         a->type = dup_or_null(type);
         a->attempt = 1;
         a->last_failure = NULL;
+        a->hb_details = NULL;
         if (a->id)
                 wf->nacts++;
         else
@@ -349,6 +356,22 @@ static void start_run(proj_fold_t *f, const char *id, const json_t *rec)
 
 #define IS(name) (!strcmp(type, "keel.history." name))
 
+/* Remember where event `seq` of wf's run lies in keel.history. */
+static void offset_add(proj_wf_t *wf, int64_t seq, const json_t *off)
+{
+        if (!json_is_integer(off) || seq != (int64_t)wf->noffsets + 1)
+                return;
+        if (wf->noffsets == wf->offsets_cap) {
+                size_t cap = wf->offsets_cap ? wf->offsets_cap * 2 : 16;
+                int64_t *n = realloc(wf->offsets, cap * sizeof(*n));
+                if (!n)
+                        return; /* the history endpoint then says so */
+                wf->offsets = n;
+                wf->offsets_cap = cap;
+        }
+        wf->offsets[wf->noffsets++] = json_integer_value(off);
+}
+
 void proj_fold_apply(void *fold, const json_t *ev)
 {
         proj_fold_t *f = fold;
@@ -360,13 +383,19 @@ void proj_fold_apply(void *fold, const json_t *ev)
 
         if (!type || !id || !run)
                 return;
-        f->events++;
-        if (IS("WorkflowStarted"))
-                start_run(f, id, rec);
         wf = proj_fold_get(f, id);
+        if (IS("WorkflowStarted") &&
+            !(wf && wf->run_id && !strcmp(wf->run_id, run))) {
+                start_run(f, id, rec);
+                wf = proj_fold_get(f, id);
+        } else if (wf && rec_int(rec, "seq") <= wf->history_length) {
+                return; /* applied already */
+        }
         if (!wf || !wf->run_id || strcmp(wf->run_id, run))
                 return; /* no run seen, or an older run's event */
+        f->events++;
         wf->history_length = rec_int(rec, "seq");
+        offset_add(wf, wf->history_length, json_object_get(ev, "offset"));
 
         if (IS("ActivityScheduled")) {
                 act_add(wf, rec_str(rec, "activity_id"),
@@ -393,6 +422,14 @@ void proj_fold_apply(void *fold, const json_t *ev)
                           rec_int(rec, "fire_at"));
         } else if (IS("TimerFired") || IS("TimerCancelled")) {
                 timer_remove(wf, rec_str(rec, "timer_id"));
+        } else if (IS("ActivityHeartbeatRecorded")) {
+                proj_activity_t *a = act_find(wf, rec_str(rec, "activity_id"));
+                if (a)
+                        set_str(&a->hb_details, rec_str(rec, "details"));
+        } else if (IS("MarkerRecorded")) {
+                const char *name = rec_str(rec, "marker_name");
+                if (name && !strcmp(name, "state"))
+                        set_str(&wf->state, rec_str(rec, "details"));
         } else if (IS("SignalReceived")) {
                 size_t k = wf->signals % PROJ_LAST_SIGNALS;
                 set_str(&wf->last_signals[k], rec_str(rec, "signal_name"));
@@ -469,9 +506,10 @@ json_t *proj_wf_json(const proj_wf_t *wf)
                 const proj_activity_t *a = &wf->acts[i];
                 json_array_append_new(
                     acts,
-                    json_pack("{ss ss* si so}", "activity_id", a->id,
+                    json_pack("{ss ss* si so so}", "activity_id", a->id,
                               "activity_type", a->type, "attempt", a->attempt,
-                              "last_failure", text_json(a->last_failure)));
+                              "last_failure", text_json(a->last_failure),
+                              "heartbeat_details", text_json(a->hb_details)));
         }
         for (size_t i = 0; i < wf->ntimers; i++)
                 json_array_append_new(
@@ -495,6 +533,7 @@ json_t *proj_wf_json(const proj_wf_t *wf)
                             wf->status == KEEL__RUN_FAILED
                                 ? text_json(wf->failure)
                                 : json_null());
+        json_object_set_new(o, "state", text_json(wf->state));
         json_object_set_new(o, "pending_activities", acts);
         json_object_set_new(o, "pending_timers", timers);
         json_object_set_new(o, "signals",

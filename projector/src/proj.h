@@ -42,6 +42,7 @@ typedef struct proj_activity_s {
         char *id, *type;
         int attempt;
         char *last_failure; /* JSON text of the last failure, or NULL */
+        char *hb_details;   /* JSON text of the last heartbeat's details */
 } proj_activity_t;
 
 typedef struct proj_timer_s {
@@ -61,6 +62,9 @@ typedef struct proj_wf_s {
         char *failure;              /* failed: the failure as JSON text */
         int64_t start_ts, close_ts; /* ms since the epoch; close 0 if open */
         int64_t history_length;     /* events of the run (its last seq) */
+        char *state;                /* published (keel_set_state), JSON */
+        int64_t *offsets;           /* keel.history offset of seq i+1 */
+        size_t noffsets, offsets_cap;
         proj_activity_t *acts;
         size_t nacts, acts_cap;
         proj_timer_t *timers;
@@ -85,8 +89,9 @@ typedef struct proj_fold_s {
 int proj_fold_init(proj_fold_t *f);
 void proj_fold_destroy(proj_fold_t *f);
 
-/* Apply one event ({"type","record"}, borrowed): a keel__history_apply_fn_t
- * with the fold as opaque. Events of older runs are ignored. */
+/* Apply one event ({"type","record"} and its "offset" if known, borrowed):
+ * a keel__history_apply_fn_t with the fold as opaque. Events of older runs,
+ * and events whose seq was applied already, are ignored. */
 void proj_fold_apply(void *fold, const json_t *ev);
 
 /* The workflow `id`, or NULL. Borrowed; valid while the lock is held. */
@@ -106,13 +111,15 @@ json_t *proj_wf_summary_json(const proj_wf_t *wf);
 
 typedef struct proj_metrics_s {
         atomic_ullong records, undecodable;
-        atomic_ullong http[6]; /* by proj_http_code_index() */
+        atomic_ullong commands; /* written to keel.inbox for HTTP clients */
+        atomic_ullong http[10]; /* by proj_http_code_index() */
 } proj_metrics_t;
 
 typedef struct proj_s {
         const keel_config_t *cfg;
         int32_t partitions;
-        pthread_mutex_t lock; /* guards fold, readers and positions */
+        pthread_mutex_t lock;   /* guards fold, readers and positions */
+        pthread_cond_t changed; /* broadcast (under lock) as reading goes on */
         proj_fold_t fold;
         void *readers;      /* keel__history_reader_t[partitions] */
         int64_t *positions; /* next offset read per partition, -1 none */
@@ -123,6 +130,9 @@ typedef struct proj_s {
         proj_metrics_t m;
         pthread_t thread;
         int thread_started;
+        /* Reading single records back for the history endpoint. */
+        pthread_mutex_t fetch_lock;
+        void *fetcher; /* rd_kafka_t, made on first use */
 } proj_t;
 
 /* Set up p for `partitions` partitions with configuration cfg (borrowed,
@@ -138,14 +148,27 @@ void proj_reader_stop(proj_t *p);
 /* Free what p holds; the reader must be stopped. */
 void proj_destroy(proj_t *p);
 
+/*
+ * Read the records at offsets[0..n) (ascending) of keel.history[part]
+ * back and append each, decoded, to `out` as {"seq", "type", "record"}.
+ * Any thread; not with p->lock held. KEEL_OK, or an error with errstr
+ * (KEEL_ERR_TRANSPORT when the broker does not answer in time).
+ */
+int proj_fetch_events(proj_t *p, int32_t part, const int64_t *offsets, size_t n,
+                      json_t *out, char *errstr, size_t errstr_size);
+
+/* The inbox offset up to which partition `part`'s commands have been
+ * processed, as far as p has read (-1: none). Call with p->lock held. */
+int64_t proj_inbox_done(proj_t *p, int32_t part);
+
 /* "X-Keel-Read-Position" for p: "<partition>:<next offset>,..." for the
  * partitions read so far, "-" if none. Call with p->lock held. */
 void proj_read_position(proj_t *p, char *buf, size_t size);
 
 /* ---- the HTTP server --------------------------------------------------- */
 
-/* Index of an HTTP status in proj_metrics_t.http (200, 400, 404, 405, 503,
- * anything else). */
+/* Index of an HTTP status in proj_metrics_t.http (200, 202, 400, 401, 404,
+ * 405, 413, 500, 503, anything else). */
 int proj_http_code_index(unsigned code);
 
 /*

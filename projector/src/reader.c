@@ -8,10 +8,13 @@
  * reads each partition's end offset; once every partition has been read
  * that far the projector is ready (/readyz).
  */
+#include "clock_int.h"
 #include "config_int.h"
+#include "error_int.h"
 #include "history_int.h"
 #include "proj.h"
 
+#include "keel/codec.h"
 #include "keel/error.h"
 #include "keel/log.h"
 #include "keel/topics.h"
@@ -31,6 +34,8 @@ int proj_init(proj_t *p, const keel_config_t *cfg, int32_t partitions)
         p->cfg = cfg;
         p->partitions = partitions;
         pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->changed, NULL);
+        pthread_mutex_init(&p->fetch_lock, NULL);
         if (proj_fold_init(&p->fold))
                 goto nomem;
         r = calloc((size_t)partitions, sizeof(*r));
@@ -62,7 +67,18 @@ void proj_destroy(proj_t *p)
         p->readers = NULL;
         p->positions = p->ends = NULL;
         proj_fold_destroy(&p->fold);
+        if (p->fetcher)
+                rd_kafka_destroy(p->fetcher);
+        p->fetcher = NULL;
+        pthread_cond_destroy(&p->changed);
+        pthread_mutex_destroy(&p->fetch_lock);
         pthread_mutex_destroy(&p->lock);
+}
+
+int64_t proj_inbox_done(proj_t *p, int32_t part)
+{
+        keel__history_reader_t *r = p->readers;
+        return part >= 0 && part < p->partitions ? r[part].checkpoint : -1;
 }
 
 void proj_read_position(proj_t *p, char *buf, size_t size)
@@ -147,6 +163,7 @@ static void handle(proj_t *p, rd_kafka_message_t *m)
                         if (m->offset > p->positions[part])
                                 p->positions[part] = m->offset;
                         check_ready(p);
+                        pthread_cond_broadcast(&p->changed);
                         pthread_mutex_unlock(&p->lock);
                 }
                 return;
@@ -162,10 +179,12 @@ static void handle(proj_t *p, rd_kafka_message_t *m)
         atomic_fetch_add(&p->m.records, 1);
         /* The fold is shared with the HTTP thread: feed under the lock. */
         pthread_mutex_lock(&p->lock);
+        r[part].offset = m->offset;
         rc = keel__history_reader_feed(&r[part], m->payload, m->len, err,
                                        sizeof(err));
         p->positions[part] = m->offset + 1;
         check_ready(p);
+        pthread_cond_broadcast(&p->changed);
         pthread_mutex_unlock(&p->lock);
         if (rc) {
                 unsigned long long n = atomic_fetch_add(&p->m.undecodable, 1);
@@ -213,6 +232,105 @@ static rd_kafka_t *consumer_new(proj_t *p, char *errstr, size_t errsize)
                 return NULL;
         }
         return rk;
+}
+
+/* ---- reading single records back ----------------------------------------- */
+
+/* Seek instead of reading through a gap wider than this. */
+#define FETCH_GAP     500
+#define FETCH_WAIT_MS 10000
+
+/* Decode m into out as {"seq", "type", "record"}. */
+static int fetched(const rd_kafka_message_t *m, json_t *out, char *errstr,
+                   size_t errsize)
+{
+        const char *type;
+        json_t *rec;
+        int rc =
+            keel_codec_decode(m->payload, m->len, &type, &rec, errstr, errsize);
+        if (rc)
+                return rc;
+        if (json_array_append_new(out, json_pack("{sO ss so}", "seq",
+                                                 json_object_get(rec, "seq"),
+                                                 "type", type, "record", rec)))
+                return KEEL_ERR_NOMEM;
+        return KEEL_OK;
+}
+
+int proj_fetch_events(proj_t *p, int32_t part, const int64_t *offsets, size_t n,
+                      json_t *out, char *errstr, size_t errstr_size)
+{
+        rd_kafka_topic_t *rkt;
+        int64_t deadline;
+        size_t i = 0;
+        int rc = KEEL_OK;
+
+        if (!n)
+                return KEEL_OK;
+        pthread_mutex_lock(&p->fetch_lock);
+        if (!p->fetcher)
+                p->fetcher = consumer_new(p, errstr, errstr_size);
+        if (!p->fetcher) {
+                pthread_mutex_unlock(&p->fetch_lock);
+                return KEEL_ERR_KAFKA;
+        }
+        rkt = rd_kafka_topic_new(p->fetcher, KEEL_TOPIC_HISTORY, NULL);
+        if (!rkt || rd_kafka_consume_start(rkt, part, offsets[0])) {
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_KAFKA,
+                                "cannot read %s[%d]: %s", KEEL_TOPIC_HISTORY,
+                                (int)part,
+                                rd_kafka_err2str(rd_kafka_last_error()));
+                if (rkt)
+                        rd_kafka_topic_destroy(rkt);
+                pthread_mutex_unlock(&p->fetch_lock);
+                return rc;
+        }
+        deadline = keel__clock_ms(CLOCK_MONOTONIC) + FETCH_WAIT_MS;
+        while (i < n && !rc) {
+                rd_kafka_message_t *m;
+                if (keel__clock_ms(CLOCK_MONOTONIC) > deadline) {
+                        rc = keel__fail(errstr, errstr_size, KEEL_ERR_TRANSPORT,
+                                        "%s[%d] offset %lld was not read "
+                                        "back within %d ms",
+                                        KEEL_TOPIC_HISTORY, (int)part,
+                                        (long long)offsets[i], FETCH_WAIT_MS);
+                        break;
+                }
+                m = rd_kafka_consume(rkt, part, 200);
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        /* Past the end: the records left are gone
+                         * (compacted away). */
+                        if (m->offset > offsets[n - 1])
+                                i = n;
+                } else if (m->err) {
+                        rc =
+                            keel__fail(errstr, errstr_size, KEEL_ERR_KAFKA,
+                                       "reading %s[%d]: %s", KEEL_TOPIC_HISTORY,
+                                       (int)part, rd_kafka_message_errstr(m));
+                } else {
+                        /* Records compacted away are skipped over. */
+                        while (i < n && offsets[i] < m->offset)
+                                i++;
+                        if (i < n && offsets[i] == m->offset) {
+                                rc = fetched(m, out, errstr, errstr_size);
+                                i++;
+                        }
+                        if (!rc && i < n &&
+                            offsets[i] - m->offset > FETCH_GAP &&
+                            rd_kafka_seek(rkt, part, offsets[i], 5000))
+                                rc = keel__fail(errstr, errstr_size,
+                                                KEEL_ERR_KAFKA,
+                                                "cannot seek %s[%d]",
+                                                KEEL_TOPIC_HISTORY, (int)part);
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consume_stop(rkt, part);
+        rd_kafka_topic_destroy(rkt);
+        pthread_mutex_unlock(&p->fetch_lock);
+        return rc;
 }
 
 /* The reader thread: read every partition until told to stop. */

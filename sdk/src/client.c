@@ -11,6 +11,8 @@
  */
 #include "keel/client.h"
 
+#include "client_int.h"
+#include "clock_int.h"
 #include "config_int.h"
 #include "error_int.h"
 #include "keel/codec.h"
@@ -82,12 +84,7 @@ typedef struct delivery_s {
         int64_t offset;
 } delivery_t;
 
-static int64_t now_ms(clockid_t clk)
-{
-        struct timespec ts;
-        clock_gettime(clk, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define now_ms keel__clock_ms
 
 int keel_client_command_id(char out[KEEL_UUID_SIZE])
 {
@@ -401,6 +398,14 @@ static int end_offset(keel_client_t *c, const char *topic, int32_t p,
         return KEEL_OK;
 }
 
+/* The calling thread's last command written (client_int.h). */
+static _Thread_local keel__receipt_t last_receipt = {.partition = -1};
+
+void keel__client_last_receipt(keel__receipt_t *out)
+{
+        *out = last_receipt;
+}
+
 /* Write one encoded command (value: freed here) to keel.inbox[p] and wait
  * for its delivery report; *offset is its offset. */
 static int produce(keel_client_t *c, const command_t *cmd, int32_t p,
@@ -459,6 +464,10 @@ static int produce(keel_client_t *c, const command_t *cmd, int32_t p,
                     c->bootstrap, rd_kafka_err2str(d.err), cmd->command_id);
         }
         *offset = d.offset;
+        last_receipt.partition = p;
+        last_receipt.offset = d.offset;
+        snprintf(last_receipt.command_id, sizeof(last_receipt.command_id), "%s",
+                 cmd->command_id);
         return KEEL_OK;
 }
 

@@ -36,6 +36,13 @@ static const struct {
     {"metrics.listen", T_STRING, "127.0.0.1:0", NULL, 0, 0},
     {"http.listen", T_STRING, "127.0.0.1:8080", NULL, 0, 0},
     {"timeout.ms", T_INT, "30000", NULL, 1, 3600000},
+    /* projector */
+    {"http.token", T_STRING, "", NULL, 0, 0},
+    {"http.auth.reads", T_ENUM, "false", "|false|true|", 0, 0},
+    {"http.max.body.bytes", T_INT, "1048576", NULL, 1, 67108864},
+    {"http.max.connections", T_INT, "256", NULL, 4, 65536},
+    /* command line */
+    {"projector.url", T_STRING, "http://127.0.0.1:8080", NULL, 0, 0},
     /* orchestrator */
     {"workflows", T_STRING, "", NULL, 0, 0},
     {"batch.max.commands", T_INT, "500", NULL, 1, 100000},

@@ -50,8 +50,8 @@ extern const char *const keel__run_status_names[KEEL__RUN_NSTATUS];
 keel__run_status_t keel__run_status_after(keel__run_status_t st,
                                           const char *type);
 
-/* Called with each workflow event ({"type","record"}, borrowed) once its
- * batch is complete, in log order. */
+/* Called with each workflow event ({"type","record"}, plus "offset" when
+ * the caller set it; borrowed) once its batch is complete, in log order. */
 typedef void (*keel__history_apply_fn_t)(void *opaque, const json_t *ev);
 
 typedef struct keel__history_reader_s {
@@ -61,6 +61,9 @@ typedef struct keel__history_reader_s {
         int64_t checkpoint;    /* inbox offset of the last checkpoint; -1 */
         char claim_owner[256]; /* the newest claim's owner */
         json_t *pending;       /* events of the batch being read */
+        /* The offset of the record about to be fed, set by callers that
+         * want it: when >= 0 each event carries it as "offset". */
+        int64_t offset;
         /* counters */
         uint64_t applied, fenced, torn, undecodable, batches;
 } keel__history_reader_t;

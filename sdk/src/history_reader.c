@@ -17,6 +17,7 @@ int keel__history_reader_init(keel__history_reader_t *r,
         r->apply = apply;
         r->opaque = opaque;
         r->checkpoint = -1;
+        r->offset = -1;
         r->pending = json_array();
         return r->pending ? KEEL_OK : KEEL_ERR_NOMEM;
 }
@@ -86,6 +87,11 @@ int keel__history_reader_feed(keel__history_reader_t *r, const void *value,
                 return KEEL_OK;
         }
         ev = json_pack("{ss so}", "type", type, "record", rec);
+        if (ev && r->offset >= 0 &&
+            json_object_set_new(ev, "offset", json_integer(r->offset))) {
+                json_decref(ev);
+                ev = NULL;
+        }
         if (!ev || json_array_append_new(r->pending, ev))
                 return KEEL_ERR_NOMEM;
         return KEEL_OK;

@@ -313,6 +313,24 @@ json_t *keel_testenv_result(keel_testenv_t *env, const char *id)
                           JSON_DECODE_ANY, NULL);
 }
 
+json_t *keel_testenv_state(keel_testenv_t *env, const char *id)
+{
+        const json_t *h = keel_testenv_history(env, id);
+        for (size_t i = json_array_size(h); i > 0; i--) {
+                const json_t *ev = json_array_get(h, i - 1);
+                const json_t *rec = json_object_get(ev, "record");
+                if (!strcmp(json_string_value(json_object_get(ev, "type")),
+                            "keel.history.MarkerRecorded") &&
+                    !strcmp(
+                        json_string_value(json_object_get(rec, "marker_name")),
+                        "state"))
+                        return json_loads(
+                            json_string_value(json_object_get(rec, "details")),
+                            JSON_DECODE_ANY, NULL);
+        }
+        return NULL;
+}
+
 size_t keel_testenv_calls(const keel_testenv_t *env, const char *name)
 {
         size_t i, n = 0;

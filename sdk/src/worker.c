@@ -19,6 +19,7 @@
 #include "keel/worker.h"
 
 #include "activity_int.h"
+#include "clock_int.h"
 #include "config_int.h"
 #include "keel/codec.h"
 #include "keel/error.h"
@@ -134,16 +135,12 @@ struct keel_worker_s {
 
 static int64_t mono_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return keel__clock_ms(CLOCK_MONOTONIC);
 }
 
 static int64_t wall_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return keel__clock_ms(CLOCK_REALTIME);
 }
 
 static void fmt_err(char *errstr, size_t errstr_size, const char *fmt, ...)

@@ -807,6 +807,26 @@ int keel_side_effect(keel_wf_t *wf, json_t *(*fn)(void *opaque), void *opaque,
         return KEEL_OK;
 }
 
+int keel_set_state(keel_wf_t *wf, json_t *state)
+{
+        char id[24];
+        char *text;
+        json_t *rec;
+
+        keel_own(wf, state);
+        next_id(wf, id);
+        /* Replaying, the command is only matched: its details may differ
+         * from the recorded ones, as a state is not read back. */
+        text = dumps(state);
+        rec = json_pack("{ss ss ss}", "marker_name", "state", "marker_id", id,
+                        "details", text ? text : "null");
+        free(text);
+        if (!rec)
+                jump(wf, OOM);
+        command(wf, EV_PREFIX "MarkerRecorded", rec);
+        return KEEL_OK;
+}
+
 keel_err_t keel_fail(keel_wf_t *wf, const char *type, const char *message,
                      json_t *details)
 {

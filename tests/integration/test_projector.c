@@ -10,6 +10,7 @@
  */
 #include "e2e_support.h"
 #include "keel/keel.h"
+#include "keel_http.h"
 #include "keel_test.h"
 #include "payment.h"
 
@@ -24,124 +25,10 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define N_WORKFLOWS 20
-
-/* ---- a tiny HTTP client ------------------------------------------------ */
-
-typedef struct http_res_s {
-        int status;   /* -1: no answer */
-        char *head;   /* the status line and headers */
-        char *body;   /* NUL-terminated */
-        json_t *json; /* body parsed, or NULL */
-} http_res_t;
-
-static void http_res_free(http_res_t *r)
-{
-        free(r->head);
-        free(r->body);
-        json_decref(r->json);
-        memset(r, 0, sizeof(*r));
-}
-
-/* The value of header `name` in r (into buf), or NULL. */
-static const char *http_header(const http_res_t *r, const char *name, char *buf,
-                               size_t size)
-{
-        const char *h = r->head;
-        size_t nl = strlen(name);
-        while (h && (h = strchr(h, '\n'))) {
-                h++;
-                if (!strncasecmp(h, name, nl) && h[nl] == ':') {
-                        const char *v = h + nl + 1;
-                        size_t len;
-                        while (*v == ' ')
-                                v++;
-                        len = strcspn(v, "\r\n");
-                        snprintf(buf, size, "%.*s", (int)len, v);
-                        return buf;
-                }
-        }
-        return NULL;
-}
-
-/* `method` `path` (with an optional body) to 127.0.0.1:port; the answer
- * read until the server closes. */
-static http_res_t http_req(int port, const char *method, const char *path,
-                           const char *body)
-{
-        http_res_t r = {.status = -1};
-        struct sockaddr_in sa;
-        struct timeval tv = {10, 0};
-        char *buf = NULL, *sep;
-        size_t len = 0, cap = 0;
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        char *req;
-        size_t reqlen;
-
-        if (fd < 0)
-                return r;
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        memset(&sa, 0, sizeof(sa));
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)port);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        reqlen = strlen(path) + (body ? strlen(body) : 0) + 256;
-        req = malloc(reqlen);
-        if (!req || connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-                free(req);
-                close(fd);
-                return r;
-        }
-        snprintf(req, reqlen,
-                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: "
-                 "close\r\nContent-Length: %zu\r\n\r\n%s",
-                 method, path, body ? strlen(body) : 0, body ? body : "");
-        if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-                free(req);
-                close(fd);
-                return r;
-        }
-        free(req);
-        for (;;) {
-                ssize_t n;
-                if (cap - len < 4096) {
-                        char *b = realloc(buf, cap + 65536);
-                        if (!b)
-                                break;
-                        buf = b;
-                        cap += 65536;
-                }
-                n = read(fd, buf + len, cap - len - 1);
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-        }
-        close(fd);
-        if (!buf)
-                return r;
-        buf[len] = '\0';
-        sep = strstr(buf, "\r\n\r\n");
-        if (!sep || sscanf(buf, "HTTP/1.%*d %d", &r.status) != 1) {
-                free(buf);
-                r.status = -1;
-                return r;
-        }
-        *sep = '\0';
-        r.head = buf;
-        r.body = strdup(sep + 4);
-        r.json = r.body ? json_loads(r.body, JSON_DECODE_ANY, NULL) : NULL;
-        return r;
-}
-
-static int http_status(int port, const char *method, const char *path)
-{
-        http_res_t r = http_req(port, method, path, NULL);
-        int status = r.status;
-        http_res_free(&r);
-        return status;
-}
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -219,18 +106,26 @@ static json_t *input_of(int i)
 
 /* ---- the test ---------------------------------------------------------- */
 
+/* What the tests share, in order: the processes and the first
+ * projector's port; the second replica, started by the first test. */
+static e2e_env_t env;
+static keel_config_t *cfg;
+static keel_client_t *client;
+static char prefix[64], port_file[600], bin[600];
+static const char *argv[16];
+static pid_t orch, worker, proj, proj2;
+static int port, port2;
+
 static void test_projector_serves_folded_state(void)
 {
-        e2e_env_t env;
-        keel_config_t *cfg = keel_config_new();
-        keel_client_t *client;
-        char prefix[64], port_file[600], bin[600], err[1024], path[2048];
-        char hv[1024];
-        const char *argv[12];
-        pid_t orch, worker, proj;
-        int port, n_closed = 0, wrong = 0, seen[N_WORKFLOWS] = {0};
+        char err[1024], path[2048], hv[1024];
+        int n_closed = 0, wrong = 0, seen[N_WORKFLOWS] = {0};
         int64_t deadline;
         http_res_t r;
+
+        cfg = keel_config_new();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+        signal(SIGPIPE, SIG_IGN); /* a server may close before a body is sent */
 
         CU_ASSERT_EQUAL_FATAL(e2e_env_init(&env, "projector"), KEEL_OK);
         CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&env), KEEL_OK);
@@ -449,9 +344,11 @@ static void test_projector_serves_folded_state(void)
             http_status(port, "GET", "/api/v1/workflows?status=sleepy"), 400);
         CU_ASSERT_EQUAL(http_status(port, "GET", "/api/v1/workflows?sort=id"),
                         400);
-        r = http_req(port, "POST", "/api/v1/workflows", "{\"id\":\"x\"}");
+        r = http_req(port, "DELETE", "/api/v1/workflows", NULL);
         CU_ASSERT_EQUAL(r.status, 405);
         CU_ASSERT_PTR_NOT_NULL(jstr(r.json, "error"));
+        CU_ASSERT_PTR_NOT_NULL(http_header(&r, "Allow", hv, sizeof(hv)));
+        CU_ASSERT_STRING_EQUAL(hv, "GET, HEAD, POST");
         http_res_free(&r);
         snprintf(path, sizeof(path), "/api/v1/workflows/%s0", prefix);
         CU_ASSERT_EQUAL(http_status(port, "DELETE", path), 405);
@@ -460,7 +357,15 @@ static void test_projector_serves_folded_state(void)
         CU_ASSERT_EQUAL(r.status, 404);
         CU_ASSERT_PTR_NOT_NULL(jstr(r.json, "error"));
         http_res_free(&r);
-        CU_ASSERT_EQUAL(http_status(port, "GET", "/"), 404);
+        /* The dashboard: a page and its script, from the binary. */
+        r = http_req(port, "GET", "/", NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_PTR_NOT_NULL(http_header(&r, "Content-Type", hv, sizeof(hv)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(hv, "text/html"));
+        CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "<html"));
+        http_res_free(&r);
+        CU_ASSERT_EQUAL(http_status(port, "GET", "/ui/app.js"), 200);
+        CU_ASSERT_EQUAL(http_status(port, "GET", "/ui/nope.js"), 404);
 
         /* Metrics count what was read and answered. */
         r = http_req(port, "GET", "/metrics", NULL);
@@ -488,8 +393,7 @@ static void test_projector_serves_folded_state(void)
         {
                 char pf2[700], log2[700];
                 int64_t ends[E2E_PARTITIONS];
-                pid_t proj2;
-                int port2, behind = 0, ready_wfs = -1;
+                int behind = 0, ready_wfs = -1;
                 CU_ASSERT_EQUAL_FATAL(end_offsets(env.bootstrap, ends), 0);
                 snprintf(pf2, sizeof(pf2), "%s/projector2.port", env.workdir);
                 snprintf(log2, sizeof(log2), "%s/projector2.log", env.workdir);
@@ -523,7 +427,6 @@ static void test_projector_serves_folded_state(void)
                     json_array_size(json_object_get(r.json, "workflows")),
                     N_WORKFLOWS);
                 http_res_free(&r);
-                CU_ASSERT_EQUAL(e2e_stop(proj2, SIGTERM), 0);
                 {
                         FILE *f = fopen(log2, "r");
                         char line[2048];
@@ -539,12 +442,577 @@ static void test_projector_serves_folded_state(void)
                 }
                 CU_ASSERT(ready_wfs >= N_WORKFLOWS);
         }
+}
 
-        /* A clean stop. */
-        {
-                int st = e2e_stop(proj, SIGTERM);
-                CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+/* ---- writes, long polls, history --------------------------------------- */
+
+/* Start a projector with the extra arguments (NULL-terminated) writing
+ * its port to <workdir>/<name>.port and logging to <name>.log; its port,
+ * or -1. */
+static int projector_start(const char *name, const char *const *extra,
+                           pid_t *pid)
+{
+        static char pf[8][700];
+        static int n_pf;
+        const char *av[32];
+        char logname[128];
+        int i = 0, k = n_pf++ % 8;
+
+        snprintf(pf[k], sizeof(pf[k]), "%s/%s.port", env.workdir, name);
+        snprintf(logname, sizeof(logname), "%s.log", name);
+        unlink(pf[k]);
+        av[i++] = bin;
+        av[i++] = "--bootstrap";
+        av[i++] = env.bootstrap;
+        av[i++] = "-X";
+        av[i++] = "http.listen=127.0.0.1:0";
+        av[i++] = "--port-file";
+        av[i++] = pf[k];
+        while (extra && *extra && i < 30)
+                av[i++] = *extra++;
+        av[i] = NULL;
+        *pid = e2e_spawn(&env, logname, (char *const *)av);
+        if (*pid <= 0)
+                return -1;
+        return read_port(pf[k], e2e_now_ms() + 30000);
+}
+
+/* Poll /readyz on port until 200 (or 60 s). */
+static int wait_ready(int p)
+{
+        int64_t deadline = e2e_now_ms() + 60000;
+        while (http_status(p, "GET", "/readyz") != 200 &&
+               e2e_now_ms() < deadline)
+                e2e_sleep_ms(50);
+        return http_status(p, "GET", "/readyz") == 200 ? 0 : -1;
+}
+
+/* POST body to path; asserts 202 with a position, which goes to pos. */
+static void post_ok(const char *path, const char *body, char *pos, size_t size)
+{
+        char hv[256];
+        http_res_t r = http_req(port, "POST", path, body);
+        CU_ASSERT_EQUAL(r.status, 202);
+        if (r.status != 202)
+                fprintf(stderr, "POST %s: %d %s\n", path, r.status,
+                        r.body ? r.body : "");
+        CU_ASSERT_PTR_NOT_NULL(jstr(r.json, "command_id"));
+        CU_ASSERT_PTR_NOT_NULL(
+            http_header(&r, "X-Keel-Inbox-Position", hv, sizeof(hv)));
+        snprintf(pos, size, "%s",
+                 jstr(r.json, "position") ? jstr(r.json, "position") : "");
+        CU_ASSERT_STRING_EQUAL(pos, hv);
+        http_res_free(&r);
+}
+
+static void test_projector_writes_and_long_polls(void)
+{
+        char id[128], path[2048], body[1024], pos[64], hv[256];
+        const json_t *ev;
+        json_t *all;
+        http_res_t r;
+        int64_t next = 1, t0;
+        size_t k;
+
+        CU_ASSERT_FATAL(port > 0);
+        /* Start over HTTP; with `after`, the read that follows sees it. */
+        snprintf(id, sizeof(id), "%shttp/1", prefix);
+        snprintf(body, sizeof(body),
+                 "{\"workflow_id\":\"%s\",\"type\":\"payment\",\"input\":"
+                 "{\"order\":\"h1\",\"amount\":4200,\"refund_window_ms\":"
+                 "600000}}",
+                 id);
+        post_ok("/api/v1/workflows", body, pos, sizeof(pos));
+        snprintf(path, sizeof(path), "/api/v1/workflows/%shttp%%2F1?after=%s",
+                 prefix, pos);
+        r = http_req(port, "GET", path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_PTR_NOT_NULL(
+            http_header(&r, "X-Keel-Caught-Up", hv, sizeof(hv)));
+        CU_ASSERT_STRING_EQUAL(hv, "true");
+        CU_ASSERT_STRING_EQUAL(jstr(r.json, "workflow_id"), id);
+        CU_ASSERT_STRING_EQUAL(jstr(r.json, "status"), "running");
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                            json_object_get(r.json, "input"), "amount")),
+                        4200);
+        http_res_free(&r);
+
+        /* It publishes its stage; wait until it waits for the refund. */
+        t0 = e2e_now_ms();
+        for (;;) {
+                const char *stage;
+                snprintf(path, sizeof(path), "/api/v1/workflows/%shttp%%2F1",
+                         prefix);
+                r = http_req(port, "GET", path, NULL);
+                stage = jstr(json_object_get(r.json, "state"), "stage");
+                if ((stage && !strcmp(stage, "refund_window")) ||
+                    e2e_now_ms() - t0 > 60000)
+                        break;
+                http_res_free(&r);
+                e2e_sleep_ms(100);
         }
+        CU_ASSERT_STRING_EQUAL(jstr(json_object_get(r.json, "state"), "stage"),
+                               "refund_window");
+        CU_ASSERT(
+            json_integer_value(json_object_get(json_object_get(r.json, "state"),
+                                               "refund_window_ends_ms")) > 0);
+        http_res_free(&r);
+
+        /* A long poll that ends before the run closes says so. */
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows/%shttp%%2F1/result?wait=300ms", prefix);
+        r = http_req(port, "GET", path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT(json_is_false(json_object_get(r.json, "closed")));
+        CU_ASSERT_STRING_EQUAL(jstr(r.json, "status"), "running");
+        http_res_free(&r);
+
+        /* A signal over HTTP closes it; the long poll sees the result. */
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows/%shttp%%2F1/signals/refundApproved",
+                 prefix);
+        post_ok(path, "{\"by\":\"http\"}", pos, sizeof(pos));
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows/%shttp%%2F1/result?wait=60s&after=%s",
+                 prefix, pos);
+        r = http_req(port, "GET", path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT(json_is_true(json_object_get(r.json, "closed")));
+        CU_ASSERT_STRING_EQUAL(jstr(r.json, "status"), "completed");
+        CU_ASSERT_STRING_EQUAL(
+            jstr(json_object_get(r.json, "result"), "status"), "refunded");
+        http_res_free(&r);
+
+        /* Its history, in pages of 4: seq 1..n without gaps, from
+         * WorkflowStarted to WorkflowCompleted, with the signal and the
+         * published state on the way. */
+        all = json_array();
+        for (int pages = 0; next > 0 && pages < 100; pages++) {
+                const json_t *nc;
+                int n = snprintf(path, sizeof(path),
+                                 "/api/v1/workflows/%shttp%%2F1/history?"
+                                 "limit=4",
+                                 prefix);
+                if (next > 1)
+                        snprintf(path + n, sizeof(path) - (size_t)n,
+                                 "&cursor=%lld", (long long)next);
+                r = http_req(port, "GET", path, NULL);
+                CU_ASSERT_EQUAL_FATAL(r.status, 200);
+                CU_ASSERT(json_array_size(json_object_get(r.json, "events")) <=
+                          4);
+                json_array_extend(all, json_object_get(r.json, "events"));
+                nc = json_object_get(r.json, "next_cursor");
+                next = json_is_string(nc) ? atoll(json_string_value(nc)) : 0;
+                http_res_free(&r);
+        }
+        CU_ASSERT(json_array_size(all) >= 10);
+        {
+                int gaps = 0, signal = 0, state = 0;
+                json_array_foreach(all, k, ev)
+                {
+                        const char *t = jstr(ev, "type");
+                        if (json_integer_value(json_object_get(ev, "seq")) !=
+                            (json_int_t)k + 1)
+                                gaps++;
+                        if (!strcmp(t, "keel.history.SignalReceived"))
+                                signal++;
+                        if (!strcmp(t, "keel.history.MarkerRecorded"))
+                                state++;
+                        CU_ASSERT_STRING_EQUAL(
+                            jstr(json_object_get(ev, "record"), "workflow_id"),
+                            id);
+                }
+                CU_ASSERT_EQUAL(gaps, 0);
+                CU_ASSERT_EQUAL(signal, 1);
+                CU_ASSERT(state >= 3);
+                CU_ASSERT_STRING_EQUAL(jstr(json_array_get(all, 0), "type"),
+                                       "keel.history.WorkflowStarted");
+                CU_ASSERT_STRING_EQUAL(
+                    jstr(json_array_get(all, json_array_size(all) - 1), "type"),
+                    "keel.history.WorkflowCompleted");
+        }
+        json_decref(all);
+
+        /* Cancel and terminate over HTTP. */
+        for (int i = 0; i < 2; i++) {
+                const char *verb = i ? "terminate" : "cancel";
+                snprintf(id, sizeof(id), "%shttp-%s", prefix, verb);
+                snprintf(body, sizeof(body),
+                         "{\"workflow_id\":\"%s\",\"type\":\"payment\","
+                         "\"input\":{\"order\":\"c\",\"amount\":1,"
+                         "\"refund_window_ms\":600000}}",
+                         id);
+                post_ok("/api/v1/workflows", body, pos, sizeof(pos));
+                snprintf(path, sizeof(path), "/api/v1/workflows/%s?after=%s",
+                         id, pos);
+                CU_ASSERT_EQUAL(http_status(port, "GET", path), 200);
+                snprintf(path, sizeof(path), "/api/v1/workflows/%s/%s", id,
+                         verb);
+                post_ok(path, "{\"reason\":\"test\"}", pos, sizeof(pos));
+                snprintf(path, sizeof(path),
+                         "/api/v1/workflows/%s/result?wait=60s", id);
+                r = http_req(port, "GET", path, NULL);
+                CU_ASSERT_EQUAL(r.status, 200);
+                CU_ASSERT_STRING_EQUAL(jstr(r.json, "status"),
+                                       i ? "terminated" : "cancelled");
+                http_res_free(&r);
+        }
+
+        /* Starting without an ID makes one. */
+        r = http_req(port, "POST", "/api/v1/workflows",
+                     "{\"type\":\"payment\",\"input\":{\"order\":\"n\","
+                     "\"amount\":1,\"refund_window_ms\":100}}");
+        CU_ASSERT_EQUAL(r.status, 202);
+        CU_ASSERT_EQUAL(strlen(jstr(r.json, "workflow_id")
+                                   ? jstr(r.json, "workflow_id")
+                                   : ""),
+                        36);
+        http_res_free(&r);
+
+        /* Time ranges: nothing started in the future; everything of this
+         * test started before it. */
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows?prefix=%s&started_after=2100-01-01T00:00:"
+                 "00Z",
+                 prefix);
+        r = http_req(port, "GET", path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_EQUAL(json_array_size(json_object_get(r.json, "workflows")),
+                        0);
+        http_res_free(&r);
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows?prefix=%s&started_before=%lld&closed_"
+                 "after=2000-01-01T00:00:00.000%%2B01:00&limit=1000",
+                 prefix, (long long)time(NULL) * 1000 + 1000);
+        r = http_req(port, "GET", path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        /* Closed ones only: the first test's and the three above. */
+        CU_ASSERT(json_array_size(json_object_get(r.json, "workflows")) >=
+                  N_WORKFLOWS + 3);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                            json_object_get(r.json, "counts"), "running")),
+                        0);
+        http_res_free(&r);
+}
+
+/* Every error a client can get, as JSON with its status. */
+static void test_projector_errors(void)
+{
+        static const struct {
+                const char *method, *path, *body;
+                int status;
+        } cases[] = {
+            {"POST", "/api/v1/workflows", "{\"type\":", 400},
+            {"POST", "/api/v1/workflows", "[1,2]", 400},
+            {"POST", "/api/v1/workflows", "", 400},
+            {"POST", "/api/v1/workflows", "{\"input\":{}}", 400},
+            {"POST", "/api/v1/workflows", "{\"type\":\"payment\",\"typo\":1}",
+             400},
+            {"POST", "/api/v1/workflows", "{\"type\":7}", 400},
+            {"POST", "/api/v1/workflows",
+             "{\"type\":\"payment\",\"workflow_id\":\"!x\"}", 400},
+            {"POST", "/api/v1/workflows",
+             "{\"type\":\"payment\",\"id_reuse_policy\":\"SOMETIMES\"}", 400},
+            {"POST", "/api/v1/workflows",
+             "{\"type\":\"payment\",\"run_timeout_ms\":-1}", 400},
+            {"POST", "/api/v1/workflows", "{\"type\":\"payment\",\"signal\":1}",
+             400},
+            {"POST", "/api/v1/workflows/x/signals/s", "{bad", 400},
+            {"POST", "/api/v1/workflows/x/signals/", "{}", 404},
+            {"POST", "/api/v1/workflows/x/cancel", "{\"reason\":5}", 400},
+            {"POST", "/api/v1/workflows/x/cancel?force=1", "{}", 400},
+            {"POST", "/api/v1/workflows/x/terminate", "{\"why\":\"\"}", 400},
+            {"POST", "/api/v1/workflows/%zz/cancel", "{}", 400},
+            {"POST", "/api/v1/workflows/x%00y/cancel", "{}", 400},
+            {"GET", "/api/v1/workflows/x/cancel", NULL, 405},
+            {"POST", "/api/v1/workflows/x/history", "{}", 405},
+            {"POST", "/api/v1/workflows/x", "{}", 405},
+            {"PUT", "/api/v1/workflows/x/signals/s", "{}", 405},
+            {"GET", "/api/v1/workflows/nope-nope/history", NULL, 404},
+            {"GET", "/api/v1/workflows/nope-nope/result", NULL, 404},
+            {"GET", "/api/v1/workflows/x/nothing", NULL, 404},
+            {"GET", "/api/v1/workflows/x/history?cursor=0", NULL, 400},
+            {"GET", "/api/v1/workflows/x/history?limit=5000", NULL, 400},
+            {"GET", "/api/v1/workflows/x/result?wait=forever", NULL, 400},
+            {"GET", "/api/v1/workflows/x/result?wait=10m", NULL, 400},
+            {"GET", "/api/v1/workflows/x?after=99:1", NULL, 400},
+            {"GET", "/api/v1/workflows/x?after=1:", NULL, 400},
+            {"GET", "/api/v1/workflows?started_after=yesterday", NULL, 400},
+            {"GET", "/api/v1/workflows?closed_before=2026-13-01T00:00:00Z",
+             NULL, 400},
+            {"GET", "/api/v1/workflows?limit=1&limit=2", NULL, 400},
+        };
+        char hv[256];
+        http_res_t r;
+
+        CU_ASSERT_FATAL(port > 0);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                r = http_req(port, cases[i].method, cases[i].path,
+                             cases[i].body);
+                if (r.status != cases[i].status)
+                        fprintf(stderr, "%s %s %s: %d %s\n", cases[i].method,
+                                cases[i].path,
+                                cases[i].body ? cases[i].body : "", r.status,
+                                r.body ? r.body : "");
+                CU_ASSERT_EQUAL(r.status, cases[i].status);
+                CU_ASSERT_EQUAL(
+                    json_integer_value(json_object_get(r.json, "status")),
+                    cases[i].status);
+                CU_ASSERT_PTR_NOT_NULL(jstr(r.json, "error"));
+                if (cases[i].status == 405)
+                        CU_ASSERT_PTR_NOT_NULL(
+                            http_header(&r, "Allow", hv, sizeof(hv)));
+                http_res_free(&r);
+        }
+
+        /* A body over the limit (1 MiB by default): 413, unread. */
+        {
+                size_t n = 1100 * 1024;
+                char *big = malloc(n + 1);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+                memset(big, ' ', n);
+                big[0] = '"';
+                big[n - 1] = '"';
+                big[n] = '\0';
+                r = http_req(port, "POST", "/api/v1/workflows/x/signals/s",
+                             big);
+                CU_ASSERT_EQUAL(r.status, 413);
+                CU_ASSERT_PTR_NOT_NULL(jstr(r.json, "error"));
+                http_res_free(&r);
+                free(big);
+        }
+        /* Still serving. */
+        CU_ASSERT_EQUAL(http_status(port, "GET", "/healthz"), 200);
+        r = http_req(port, "GET", "/metrics", NULL);
+        CU_ASSERT_PTR_NOT_NULL(r.body);
+        CU_ASSERT_PTR_NULL(strstr(
+            r.body, "keel_projector_http_requests_total{code=\"413\"} 0\n"));
+        CU_ASSERT_PTR_NULL(strstr(
+            r.body, "keel_projector_http_requests_total{code=\"202\"} 0\n"));
+        CU_ASSERT_PTR_NULL(strstr(r.body, "keel_projector_commands_total 0\n"));
+        http_res_free(&r);
+}
+
+/* A bearer token guards writes, and reads when asked to. */
+static void test_projector_bearer_token(void)
+{
+        static const char *const extra[] = {"-X", "http.token=s3cret-token",
+                                            "-X", "http.auth.reads=true", NULL};
+        const char *good = "Authorization: Bearer s3cret-token\r\n";
+        const char *bad = "Authorization: Bearer s3cret-tokem\r\n";
+        char hv[256], body[512];
+        pid_t pid;
+        http_res_t r;
+        int p = projector_start("projector-token", extra, &pid);
+
+        CU_ASSERT_FATAL(p > 0);
+        CU_ASSERT_EQUAL_FATAL(wait_ready(p), 0);
+        CU_ASSERT_EQUAL(http_status(p, "GET", "/healthz"), 200);
+        CU_ASSERT_EQUAL(http_status(p, "GET", "/"), 200);
+        snprintf(body, sizeof(body),
+                 "{\"workflow_id\":\"%stoken\",\"type\":\"payment\","
+                 "\"input\":{\"order\":\"t\",\"amount\":1,"
+                 "\"refund_window_ms\":100}}",
+                 prefix);
+        r = http_req(p, "POST", "/api/v1/workflows", body);
+        CU_ASSERT_EQUAL(r.status, 401);
+        CU_ASSERT_PTR_NOT_NULL(
+            http_header(&r, "WWW-Authenticate", hv, sizeof(hv)));
+        http_res_free(&r);
+        r = http_req_h(p, "POST", "/api/v1/workflows", bad, body);
+        CU_ASSERT_EQUAL(r.status, 401);
+        http_res_free(&r);
+        r = http_req_h(p, "POST", "/api/v1/workflows", good, body);
+        CU_ASSERT_EQUAL(r.status, 202);
+        http_res_free(&r);
+        CU_ASSERT_EQUAL(http_status(p, "GET", "/api/v1/workflows"), 401);
+        CU_ASSERT_EQUAL(http_status(p, "GET", "/metrics"), 401);
+        r = http_req_h(p, "GET", "/api/v1/workflows?limit=1", good, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        http_res_free(&r);
+        /* Without the token setting, nothing needs one (the first
+         * projector answered every write above). */
+        CU_ASSERT_EQUAL(e2e_stop(pid, SIGTERM), 0);
+}
+
+/* ---- replicas ------------------------------------------------------------ */
+
+/* The list of this test's workflows and each one's state and history,
+ * as one JSON text, from the projector on port p; NULL if unavailable. */
+static char *snapshot(int p)
+{
+        char path[2048];
+        json_t *out = json_object(), *items;
+        http_res_t r;
+        const json_t *it;
+        size_t k;
+        char *text;
+
+        snprintf(path, sizeof(path), "/api/v1/workflows?prefix=%s&limit=1000",
+                 prefix);
+        r = http_req(p, "GET", path, NULL);
+        if (r.status != 200) {
+                http_res_free(&r);
+                json_decref(out);
+                return NULL;
+        }
+        items = json_incref(json_object_get(r.json, "workflows"));
+        json_object_set(out, "list", r.json);
+        http_res_free(&r);
+        json_array_foreach(items, k, it)
+        {
+                const char *id = jstr(it, "workflow_id");
+                char *enc = malloc(strlen(id) * 3 + 1), *e = enc;
+                for (const char *c = id; *c; c++)
+                        e += sprintf(e, *c == '/' ? "%%2F" : "%c", *c);
+                snprintf(path, sizeof(path), "/api/v1/workflows/%s", enc);
+                r = http_req(p, "GET", path, NULL);
+                json_object_set(out, id, r.json);
+                http_res_free(&r);
+                snprintf(path, sizeof(path),
+                         "/api/v1/workflows/%s/history?limit=1000", enc);
+                r = http_req(p, "GET", path, NULL);
+                json_object_set(json_object_get(out, id), "history", r.json);
+                http_res_free(&r);
+                free(enc);
+        }
+        json_decref(items);
+        text = json_dumps(out, JSON_SORT_KEYS | JSON_COMPACT);
+        json_decref(out);
+        return text;
+}
+
+/* Every open workflow of this test closed, on the projector at port p. */
+static int all_closed(int p)
+{
+        char path[2048];
+        http_res_t r;
+        int open;
+        snprintf(path, sizeof(path), "/api/v1/workflows?prefix=%s&limit=1",
+                 prefix);
+        r = http_req(p, "GET", path, NULL);
+        open = r.status != 200 ||
+               json_integer_value(json_object_get(
+                   json_object_get(r.json, "counts"), "running")) > 0;
+        http_res_free(&r);
+        return !open;
+}
+
+static void test_projector_restart_and_replicas_agree(void)
+{
+        char err[1024], *a = NULL, *b = NULL;
+        int64_t deadline;
+        int same = 0;
+
+        CU_ASSERT_FATAL(port > 0 && port2 > 0);
+        /* Workflows under way while the first projector is killed. */
+        for (int i = 0; i < 10; i++) {
+                char id[128];
+                json_t *in = json_pack("{ss si si}", "order", "r", "amount", i,
+                                       "refund_window_ms", 2000);
+                snprintf(id, sizeof(id), "%srestart-%d", prefix, i);
+                CU_ASSERT_EQUAL(e2e_start_payment(client, id, in, i % 3 == 0,
+                                                  err, sizeof(err)),
+                                KEEL_OK);
+                json_decref(in);
+        }
+        e2e_sleep_ms(300);
+        CU_ASSERT(e2e_stop(proj, SIGKILL) != -1);
+        port = projector_start("projector-restarted", NULL, &proj);
+        CU_ASSERT_FATAL(port > 0);
+        CU_ASSERT_EQUAL_FATAL(wait_ready(port), 0);
+
+        /* Once everything closed and both have read as far, the restarted
+         * projector and the replica that ran throughout answer alike. */
+        deadline = e2e_now_ms() + 120000;
+        while (e2e_now_ms() < deadline && !same) {
+                if (all_closed(port) && all_closed(port2)) {
+                        free(a);
+                        free(b);
+                        a = snapshot(port);
+                        b = snapshot(port2);
+                        same = a && b && !strcmp(a, b);
+                }
+                if (!same)
+                        e2e_sleep_ms(500);
+        }
+        if (!same)
+                fprintf(stderr, "restarted: %.2000s\nreplica:   %.2000s\n",
+                        a ? a : "(none)", b ? b : "(none)");
+        CU_ASSERT(same);
+        CU_ASSERT(a && strlen(a) > 10000);
+        free(a);
+        free(b);
+}
+
+/* ---- readiness ------------------------------------------------------------
+ */
+
+/* A transaction left open on keel.history (a producer that hangs) must
+ * not keep projectors from becoming ready: a read_committed reader is
+ * caught up at the last stable offset, and sees nothing of the
+ * transaction once it is aborted. */
+static void test_projector_ready_despite_open_transaction(void)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_error_t *e;
+        rd_kafka_t *rk;
+        char err[512], path[2048];
+        pid_t pid;
+        http_res_t r;
+        int p, ok = 1;
+
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", env.bootstrap, err,
+                              sizeof(err)) ||
+            rd_kafka_conf_set(conf, "transactional.id", "test-projector-hold",
+                              err, sizeof(err)))
+                ok = 0;
+        CU_ASSERT_FATAL(ok);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rk);
+        e = rd_kafka_init_transactions(rk, 30000);
+        CU_ASSERT_PTR_NULL_FATAL(e);
+        e = rd_kafka_begin_transaction(rk);
+        CU_ASSERT_PTR_NULL_FATAL(e);
+        CU_ASSERT_EQUAL(rd_kafka_producev(
+                            rk, RD_KAFKA_V_TOPIC(KEEL_TOPIC_HISTORY),
+                            RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY("!hold", 5),
+                            RD_KAFKA_V_VALUE("x", 1), RD_KAFKA_V_END),
+                        RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_flush(rk, 10000);
+
+        p = projector_start("projector-held", NULL, &pid);
+        CU_ASSERT_FATAL(p > 0);
+        CU_ASSERT_EQUAL(wait_ready(p), 0);
+        snprintf(path, sizeof(path), "/api/v1/workflows?prefix=%s&limit=1000",
+                 prefix);
+        r = http_req(p, "GET", path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT(json_array_size(json_object_get(r.json, "workflows")) >=
+                  N_WORKFLOWS);
+        http_res_free(&r);
+
+        e = rd_kafka_abort_transaction(rk, 30000);
+        CU_ASSERT_PTR_NULL(e);
+        e2e_sleep_ms(500);
+        /* The aborted record was never read. */
+        r = http_req(p, "GET", "/metrics", NULL);
+        CU_ASSERT_PTR_NOT_NULL(r.body);
+        CU_ASSERT_PTR_NOT_NULL(
+            r.body &&
+            strstr(r.body, "keel_projector_undecodable_records_total 0\n"));
+        http_res_free(&r);
+        CU_ASSERT_EQUAL(e2e_stop(pid, SIGTERM), 0);
+        rd_kafka_destroy(rk);
+}
+
+/* A clean stop of everything. */
+static void test_projector_stops_cleanly(void)
+{
+        int st = e2e_stop(proj, SIGTERM);
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        st = e2e_stop(proj2, SIGTERM);
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         e2e_stop(orch, SIGTERM);
         e2e_stop(worker, SIGTERM);
         keel_client_destroy(client);
@@ -553,6 +1021,15 @@ static void test_projector_serves_folded_state(void)
 
 static CU_TestInfo tests[] = {
     {"test_projector_serves_folded_state", test_projector_serves_folded_state},
+    {"test_projector_writes_and_long_polls",
+     test_projector_writes_and_long_polls},
+    {"test_projector_errors", test_projector_errors},
+    {"test_projector_bearer_token", test_projector_bearer_token},
+    {"test_projector_restart_and_replicas_agree",
+     test_projector_restart_and_replicas_agree},
+    {"test_projector_ready_despite_open_transaction",
+     test_projector_ready_despite_open_transaction},
+    {"test_projector_stops_cleanly", test_projector_stops_cleanly},
     CU_TEST_INFO_NULL};
 
 KEEL_TEST_MAIN("projector", tests)

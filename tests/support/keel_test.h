@@ -14,10 +14,15 @@
 #include <stdlib.h>
 
 #define KEEL_TEST_MAIN(suite_name, test_array)                                 \
+        KEEL_TEST_MAIN_WITH(suite_name, test_array, NULL, NULL)
+
+/* The same, with a suite set-up and clean-up (int (*)(void), 0 for
+ * success); a set-up that fails fails the run. */
+#define KEEL_TEST_MAIN_WITH(suite_name, test_array, init, clean)               \
         int main(void)                                                         \
         {                                                                      \
                 CU_SuiteInfo suites[] = {                                      \
-                    {suite_name, NULL, NULL, NULL, NULL, test_array},          \
+                    {suite_name, init, clean, NULL, NULL, test_array},         \
                     CU_SUITE_INFO_NULL};                                       \
                 unsigned failed;                                               \
                 if (CU_initialize_registry() != CUE_SUCCESS)                   \
@@ -30,7 +35,8 @@
                 CU_basic_set_mode(CU_BRM_VERBOSE);                             \
                 CU_basic_run_tests();                                          \
                 failed = CU_get_number_of_tests_failed() +                     \
-                         CU_get_number_of_failures();                          \
+                         CU_get_number_of_failures() +                         \
+                         CU_get_number_of_suites_failed();                     \
                 if (CU_get_number_of_tests_run() == 0)                         \
                         failed = 1; /* a suite that ran nothing fails */       \
                 CU_cleanup_registry();                                         \

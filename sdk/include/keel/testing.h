@@ -79,6 +79,10 @@ json_t *keel_testenv_result(keel_testenv_t *env, const char *id);
  * until the environment runs again). */
 const json_t *keel_testenv_history(keel_testenv_t *env, const char *id);
 
+/* The state the latest run of `id` last published with keel_set_state()
+ * (a new reference), or NULL if it published none. */
+json_t *keel_testenv_state(keel_testenv_t *env, const char *id);
+
 /* How often activity `name` ran (every attempt), and the input of run i
  * (borrowed). Across all workflows, in order. */
 size_t keel_testenv_calls(const keel_testenv_t *env, const char *name);

@@ -177,6 +177,16 @@ void keel_uuid(keel_wf_t *wf, char out[37]);
 int keel_side_effect(keel_wf_t *wf, json_t *(*fn)(void *opaque), void *opaque,
                      json_t **result);
 
+/*
+ * Publish `state` (stolen; NULL: JSON null) as the workflow's current
+ * state: what the projector serves as "state" and the dashboard shows,
+ * without running workflow code (the query of other systems). It is
+ * recorded in history (a MarkerRecorded "state"), so each call is one
+ * event: publish when the state changes, not in a loop. Replays record
+ * nothing new. Returns KEEL_OK.
+ */
+int keel_set_state(keel_wf_t *wf, json_t *state);
+
 /* ---- the run ----------------------------------------------------------- */
 
 const char *keel_wf_id(const keel_wf_t *wf);
