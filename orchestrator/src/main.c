@@ -68,7 +68,8 @@ int main(int argc, char **argv)
                         snprintf(mods + l, sizeof(mods) - l, "%s%s",
                                  l ? "," : "", cfg_mods);
         }
-        if (orch_modules_load(reg, mods, err, sizeof(err))) {
+        if (keel__app_load_modules(reg, mods, "orchestrator", err,
+                                   sizeof(err))) {
                 fprintf(stderr, "keel-orchestrator: %s\n", err);
                 keel_registry_destroy(reg);
                 keel__app_destroy(&app);

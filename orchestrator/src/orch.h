@@ -93,9 +93,4 @@ int32_t orch_queue_partitions(orch_t *o, const char *queue);
 void *orch_metrics_start(orch_t *o, const char *addr, int *port);
 void orch_metrics_stop(void *handle);
 
-/* modules.c: load every workflow module named in the comma-separated
- * list (dlopen, then its keel_module_init(reg)). */
-int orch_modules_load(keel_registry_t *reg, const char *list, char *errstr,
-                      size_t errstr_size);
-
 #endif

@@ -7,6 +7,7 @@
 #define KEEL_APP_H
 
 #include "keel/config.h"
+#include "keel/workflow.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -88,5 +89,16 @@ void keel__app_block_signals(void);
 /* Wait up to timeout_ms (-1: forever) for SIGINT or SIGTERM. Returns the
  * signal number, or 0 on timeout. Signals must be blocked. */
 int keel__app_wait_signal(int timeout_ms);
+
+/*
+ * Load the workflow modules of `list` (comma-separated paths of shared
+ * libraries exporting int keel_module_init(keel_registry_t *)) into reg,
+ * logging each as `component`. KEEL_OK, or KEEL_ERR_CONFIG with errstr
+ * (KEEL_ERR_NOMEM). The program must export libkeel's symbols
+ * (ENABLE_EXPORTS) for the modules to find them.
+ */
+int keel__app_load_modules(keel_registry_t *reg, const char *list,
+                           const char *component, char *errstr,
+                           size_t errstr_size);
 
 #endif

@@ -11,5 +11,6 @@ int keel_cli_codec(int argc, char **argv);
 int keel_cli_partition(int argc, char **argv);
 int keel_cli_config(int argc, char **argv);
 int keel_cli_workflow(int argc, char **argv);
+int keel_cli_replay(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const char usage[] =
     "  partition     the partition of a workflow ID\n"
     "  config        show the effective configuration and where it came from\n"
     "  workflow      start, signal, cancel or terminate a workflow\n"
+    "  replay        replay recorded histories against workflow code\n"
     "\n"
     "Run 'keel COMMAND --help' for a command's options.\n"
     "  -h, --help     this help\n"
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
             {"dev-broker", keel_cli_dev_broker}, {"topics", keel_cli_topics},
             {"schema", keel_cli_schema},         {"codec", keel_cli_codec},
             {"partition", keel_cli_partition},   {"config", keel_cli_config},
-            {"workflow", keel_cli_workflow},
+            {"workflow", keel_cli_workflow},     {"replay", keel_cli_replay},
         };
 
         if (argc < 2) {

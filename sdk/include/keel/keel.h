@@ -14,6 +14,7 @@
 #include "keel/error.h"
 #include "keel/log.h"
 #include "keel/partition.h"
+#include "keel/replay.h"
 #include "keel/topics.h"
 #include "keel/version.h"
 #include "keel/activity.h"

@@ -1,11 +1,11 @@
 /*
- * modules.c: loading workflow code into keel-orchestrator. A workflow
- * module is a shared library exporting
+ * modules.c: loading workflow code into keel-orchestrator and `keel
+ * replay` (app.h). A workflow module is a shared library exporting
  *   int keel_module_init(keel_registry_t *reg);
  * which registers its workflow types; it is built without linking libkeel,
- * whose symbols the orchestrator provides.
+ * whose symbols the program loading it provides.
  */
-#include "orch.h"
+#include "app.h"
 
 #include "keel/log.h"
 
@@ -14,8 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int orch_modules_load(keel_registry_t *reg, const char *list, char *errstr,
-                      size_t errstr_size)
+int keel__app_load_modules(keel_registry_t *reg, const char *list,
+                           const char *component, char *errstr,
+                           size_t errstr_size)
 {
         char *copy = strdup(list ? list : ""), *save = NULL, *path;
         int rc = KEEL_OK;
@@ -51,7 +52,7 @@ int orch_modules_load(keel_registry_t *reg, const char *list, char *errstr,
                         rc = KEEL_ERR_CONFIG;
                         break;
                 }
-                keel_log(KEEL_LOG_INFO, "orchestrator",
+                keel_log(KEEL_LOG_INFO, component,
                          "msg=\"workflow module loaded\" path=%s", path);
                 /* The module stays loaded for the life of the process. */
         }
