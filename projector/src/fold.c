@@ -483,6 +483,17 @@ static json_t *text_json(const char *text)
         return v ? v : json_string(text);
 }
 
+/* A recorded failure ({type, message, details, non_retryable}, details
+ * as JSON text) as a value with details parsed. */
+static json_t *failure_json(const char *text)
+{
+        json_t *f = text_json(text);
+        const char *d = json_string_value(json_object_get(f, "details"));
+        if (d)
+                json_object_set_new(f, "details", text_json(d));
+        return f;
+}
+
 json_t *proj_wf_summary_json(const proj_wf_t *wf)
 {
         return json_pack("{ss ss* ss* ss so so sI}", "workflow_id", wf->id,
@@ -508,7 +519,7 @@ json_t *proj_wf_json(const proj_wf_t *wf)
                     acts,
                     json_pack("{ss ss* si so so}", "activity_id", a->id,
                               "activity_type", a->type, "attempt", a->attempt,
-                              "last_failure", text_json(a->last_failure),
+                              "last_failure", failure_json(a->last_failure),
                               "heartbeat_details", text_json(a->hb_details)));
         }
         for (size_t i = 0; i < wf->ntimers; i++)
@@ -531,7 +542,7 @@ json_t *proj_wf_json(const proj_wf_t *wf)
                                 : json_null());
         json_object_set_new(o, "failure",
                             wf->status == KEEL__RUN_FAILED
-                                ? text_json(wf->failure)
+                                ? failure_json(wf->failure)
                                 : json_null());
         json_object_set_new(o, "state", text_json(wf->state));
         json_object_set_new(o, "pending_activities", acts);
