@@ -89,12 +89,12 @@ sleep 1
 start_orchestrator
 echo "started orchestrator pid $orch; it restores every partition from keel.history"
 
-say "Waiting for every workflow to close (keel workflow result --wait 60)"
+say "Waiting for every workflow to close (keel workflow result --direct --wait 60)"
 done_ok=0
 printf '%-28s %-10s %s\n' WORKFLOW STATUS RESULT
 for i in $(seq 1 "$n"); do
         id="order-$stamp-$i"
-        line=$("$bin/keel" workflow result --id "$id" --wait 60 || true)
+        line=$("$bin/keel" workflow result --direct --id "$id" --wait 60 || true)
         # {"workflow_id":..,"run_id":..,"status":..,"result":..,"events":..}
         status=$(sed -n 's/^{"workflow_id":"[^"]*","run_id":"[^"]*","status":"\([a-z]*\)".*/\1/p' <<<"$line")
         result=$(sed -n 's/.*"result":\(.*\),"events".*/\1/p' <<<"$line")

@@ -1,15 +1,19 @@
 /*
- * workflow_cmd.c: `keel workflow start|signal|cancel|terminate`, the
- * workflow client (keel/client.h) from the shell. Each verb writes one
- * command to keel.inbox and, unless --wait 0, waits for the orchestrator's
- * answer, so a script learns whether the run started (and its run ID) or
- * why the command was refused, with keel's exit codes.
+ * workflow_cmd.c: `keel workflow`, workflows from the shell. The writing
+ * verbs (start, signal, cancel, terminate) are the workflow client
+ * (keel/client.h): each writes one command to keel.inbox and, unless
+ * --wait 0, waits for the orchestrator's answer, so a script learns whether
+ * the run started (and its run ID) or why the command was refused, with
+ * keel's exit codes. The reading verbs (list, describe, history, result)
+ * ask keel-projector over HTTP (workflow_read.c); `result --direct` reads
+ * keel.history itself, for when no projector runs.
  */
 #include "cli.h"
 
 #include "app.h"
 #include "keel/client.h"
 #include "keel/error.h"
+#include "workflow_read.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -32,15 +36,37 @@
         "                      (default 10; 0: return once the command is\n"   \
         "                      written)\n"
 
+#define PROJECTOR_HELP                                                         \
+        "  --projector URL     keel-projector's address (the projector.url\n"  \
+        "                      setting, also KEEL_PROJECTOR_URL; default\n"    \
+        "                      http://127.0.0.1:8080); the http.token\n"       \
+        "                      setting, when set, goes as a bearer token\n"
+
+#define READ_EXIT_HELP                                                         \
+        "\nExit codes: 0 done; 1 no such workflow, or the projector "          \
+        "answered\n"                                                           \
+        "with an error; 2 bad usage, or the projector refused the request "    \
+        "as\n"                                                                 \
+        "invalid (400) or unauthorised (401: set http.token); 3 the "          \
+        "projector\n"                                                          \
+        "cannot be reached, or is not ready within timeout.ms.\n"
+
 static const char usage_all[] =
     "Usage: keel workflow start --id ID --type TYPE [OPTIONS]\n"
     "       keel workflow signal --id ID --name NAME [OPTIONS]\n"
     "       keel workflow cancel --id ID [OPTIONS]\n"
     "       keel workflow terminate --id ID [OPTIONS]\n"
-    "       keel workflow result --id ID [--wait SECONDS]\n"
-    "Send a command to a workflow through keel.inbox and wait for the\n"
-    "orchestrator's answer. Run 'keel workflow VERB --help' for a verb's\n"
-    "options.\n" EXIT_CODES_HELP;
+    "       keel workflow list [--status S] [--type T] [--prefix P] [--all]\n"
+    "       keel workflow describe --id ID [--json]\n"
+    "       keel workflow history --id ID [--json]\n"
+    "       keel workflow result --id ID [--wait SECONDS] [--direct]\n"
+    "start, signal, cancel and terminate send a command to a workflow\n"
+    "through keel.inbox and wait for the orchestrator's answer; list,\n"
+    "describe, history and result read keel-projector's HTTP API (the\n"
+    "projector.url setting). Run 'keel workflow VERB --help' for a verb's\n"
+    "options and exit codes.\n\n"
+    "Exit codes: 0 done; 1 failed or refused; 2 bad usage; 3 no broker (or\n"
+    "no projector) reachable.\n";
 
 static const char usage_start[] =
     "Usage: keel workflow start --id ID --type TYPE [OPTIONS]\n"
@@ -94,17 +120,71 @@ static const char usage_terminate[] =
     "  --run RUN           target run (default: the current one)\n" WAIT_HELP
         KEEL_APP_COMMON_HELP EXIT_CODES_HELP;
 
+static const char usage_list[] =
+    "Usage: keel workflow list [OPTIONS]\n"
+    "List workflows (their latest runs) in workflow ID order, as\n"
+    "keel-projector knows them: a table (WORKFLOW ID, TYPE, STATUS, "
+    "STARTED,\n"
+    "CLOSED, EVENTS), then how many workflows are in each status (over\n"
+    "--type and --prefix, not --status).\n\n"
+    "  --status S          only workflows in status S: running, blocked,\n"
+    "                      completed, failed, cancelled, terminated or\n"
+    "                      continued\n"
+    "  --type T            only workflows of type T\n"
+    "  --prefix P          only workflow IDs starting with P\n"
+    "  --limit N           workflows per page, 1 to 1000 (default 50)\n"
+    "  --cursor ID         start after workflow ID (a page's next_cursor)\n"
+    "  --all               follow the pages to the last one\n"
+    "  --json              print the API's JSON: {\"workflows\",\n"
+    "                      \"next_cursor\", \"counts\"}; with --all one "
+    "object\n"
+    "                      holding every page\n" PROJECTOR_HELP
+        KEEL_APP_COMMON_HELP READ_EXIT_HELP;
+
+static const char usage_describe[] =
+    "Usage: keel workflow describe --id ID [OPTIONS]\n"
+    "Show the latest run of workflow ID as keel-projector knows it: status,\n"
+    "type, run, times, input, result or failure, the state it published,\n"
+    "pending activities and timers, and the signals it received.\n\n"
+    "  --id ID             workflow ID\n"
+    "  --json              print the API's JSON\n" PROJECTOR_HELP
+        KEEL_APP_COMMON_HELP READ_EXIT_HELP;
+
+static const char usage_history[] =
+    "Usage: keel workflow history --id ID [OPTIONS]\n"
+    "Print the events of workflow ID's latest run in order, from\n"
+    "keel-projector: a table (SEQ, TIME, TYPE, DETAILS), or with --json\n"
+    "one object {\"workflow_id\", \"run_id\", \"events\": [{\"seq\", "
+    "\"type\",\n"
+    "\"record\"}, ...]} holding every page (what a replay reads).\n\n"
+    "  --id ID             workflow ID\n"
+    "  --json              print the events as JSON\n" PROJECTOR_HELP
+        KEEL_APP_COMMON_HELP READ_EXIT_HELP;
+
 static const char usage_result[] =
     "Usage: keel workflow result --id ID [OPTIONS]\n"
-    "Print the latest run of workflow ID as one JSON line: workflow_id,\n"
-    "run_id, status (running, blocked, completed, failed, cancelled,\n"
-    "terminated, continued), result (or failure) and events. Reads the\n"
-    "workflow's partition of keel.history.\n\n"
+    "Show how workflow ID's latest run ended (or that it is still open),\n"
+    "waiting up to --wait for it to close. Asks keel-projector, which\n"
+    "holds the answer until the run closes; --direct reads the workflow's\n"
+    "partition of keel.history instead, with no projector.\n\n"
     "  --id ID             workflow ID\n"
-    "  --wait SECONDS      wait this long for the run to close (default "
-    "0)\n" KEEL_APP_COMMON_HELP
-    "\nExit codes: 0 closed; 1 still open after --wait, or no such\n"
-    "workflow; 2 bad usage; 3 no broker reachable.\n";
+    "  --wait SECONDS      wait this long for the run to close (default 0)\n"
+    "  --json              print the projector's JSON: {\"workflow_id\",\n"
+    "                      \"run_id\", \"status\", \"closed\", \"result\",\n"
+    "                      \"failure\", \"history_length\"}\n"
+    "  --direct            read keel.history through the broker, and print\n"
+    "                      one JSON line: workflow_id, run_id, status\n"
+    "                      (running, blocked, completed, failed, cancelled,\n"
+    "                      terminated, continued), result (or failure) and\n"
+    "                      events\n" PROJECTOR_HELP KEEL_APP_COMMON_HELP
+    "\nExit codes: 0 the run is closed (see its status: completed, failed,\n"
+    "cancelled, terminated or continued); 1 still open after --wait, no "
+    "such\n"
+    "workflow, or the projector answered with an error; 2 bad usage, or "
+    "the\n"
+    "projector refused the request as invalid (400) or unauthorised (401:\n"
+    "set http.token); 3 the projector cannot be reached or is not ready\n"
+    "within timeout.ms (with --direct: no broker reachable).\n";
 
 enum {
         OPT_ID = 2000,
@@ -122,6 +202,14 @@ enum {
         OPT_RUN,
         OPT_REASON,
         OPT_DETAILS,
+        OPT_STATUS,
+        OPT_PREFIX,
+        OPT_LIMIT,
+        OPT_CURSOR,
+        OPT_ALL,
+        OPT_JSON,
+        OPT_PROJECTOR,
+        OPT_DIRECT,
 };
 
 /* What the flags said. */
@@ -131,6 +219,8 @@ typedef struct args_s {
         const char *details;
         int64_t exec_timeout_ms, run_timeout_ms;
         int wait_ms;
+        int direct;         /* result: read keel.history, not the projector */
+        keel_cli_read_t rq; /* what the reading verbs read */
 } args_t;
 
 typedef struct verb_s {
@@ -149,9 +239,18 @@ static const int cancel_opts[] = {OPT_ID, OPT_REASON, OPT_RUN, OPT_WAIT, 0};
 static const int terminate_opts[] = {OPT_ID,  OPT_REASON, OPT_DETAILS,
                                      OPT_RUN, OPT_WAIT,   0};
 
-static const int result_opts[] = {OPT_ID, OPT_WAIT, 0};
+static const int list_opts[] = {OPT_STATUS, OPT_TYPE,      OPT_PREFIX,
+                                OPT_LIMIT,  OPT_CURSOR,    OPT_ALL,
+                                OPT_JSON,   OPT_PROJECTOR, 0};
+static const int describe_opts[] = {OPT_ID, OPT_JSON, OPT_PROJECTOR, 0};
+static const int history_opts[] = {OPT_ID, OPT_JSON, OPT_PROJECTOR, 0};
+static const int result_opts[] = {OPT_ID,     OPT_WAIT,      OPT_JSON,
+                                  OPT_DIRECT, OPT_PROJECTOR, 0};
 
 static const verb_t verbs[] = {
+    {"list", usage_list, list_opts},
+    {"describe", usage_describe, describe_opts},
+    {"history", usage_history, history_opts},
     {"result", usage_result, result_opts},
     {"start", usage_start, start_opts},
     {"signal", usage_signal, signal_opts},
@@ -314,6 +413,14 @@ int keel_cli_workflow(int argc, char **argv)
             {"run", required_argument, NULL, OPT_RUN},
             {"reason", required_argument, NULL, OPT_REASON},
             {"details", required_argument, NULL, OPT_DETAILS},
+            {"status", required_argument, NULL, OPT_STATUS},
+            {"prefix", required_argument, NULL, OPT_PREFIX},
+            {"limit", required_argument, NULL, OPT_LIMIT},
+            {"cursor", required_argument, NULL, OPT_CURSOR},
+            {"all", no_argument, NULL, OPT_ALL},
+            {"json", no_argument, NULL, OPT_JSON},
+            {"projector", required_argument, NULL, OPT_PROJECTOR},
+            {"direct", no_argument, NULL, OPT_DIRECT},
             KEEL_APP_COMMON_LONG,
             {NULL, 0, NULL, 0}};
         const verb_t *v = NULL;
@@ -322,7 +429,7 @@ int keel_cli_workflow(int argc, char **argv)
         keel_client_t *c;
         json_t *payload = NULL, *signal_payload = NULL, *details = NULL;
         char err[2048] = "";
-        int opt, rc;
+        int opt, rc, has_projector = 0;
 
         if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
                 fputs(usage_all, argc < 2 ? stderr : stdout);
@@ -395,6 +502,39 @@ int keel_cli_workflow(int argc, char **argv)
                 case OPT_DETAILS:
                         a.details = optarg;
                         break;
+                case OPT_STATUS:
+                        a.rq.status = optarg;
+                        break;
+                case OPT_PREFIX:
+                        a.rq.prefix = optarg;
+                        break;
+                case OPT_CURSOR:
+                        a.rq.cursor = optarg;
+                        break;
+                case OPT_LIMIT: {
+                        char *end;
+                        long n = strtol(optarg, &end, 10);
+                        if (end == optarg || *end || n < 1 || n > 1000)
+                                return usage_error(&app, v,
+                                                   "--limit takes 1 to 1000, "
+                                                   "not ",
+                                                   optarg);
+                        a.rq.limit = (int)n;
+                        break;
+                }
+                case OPT_ALL:
+                        a.rq.all = 1;
+                        break;
+                case OPT_JSON:
+                        a.rq.json = 1;
+                        break;
+                case OPT_DIRECT:
+                        a.direct = 1;
+                        break;
+                case OPT_PROJECTOR:
+                        keel__app_flag(&app, "projector.url", optarg);
+                        has_projector = 1;
+                        break;
                 case OPT_EXEC_TIMEOUT:
                 case OPT_RUN_TIMEOUT:
                 case OPT_WAIT: {
@@ -417,8 +557,24 @@ int keel_cli_workflow(int argc, char **argv)
         if (optind < argc)
                 return usage_error(&app, v,
                                    "unexpected argument: ", argv[optind]);
-        if (!a.id)
+        if (!a.id && v->opts != list_opts)
                 return usage_error(&app, v, "--id is required", NULL);
+        if (a.direct && has_projector)
+                return usage_error(&app, v,
+                                   "--projector and --direct exclude each "
+                                   "other",
+                                   NULL);
+        if (v->opts == list_opts || v->opts == describe_opts ||
+            v->opts == history_opts || (v->opts == result_opts && !a.direct)) {
+                a.rq.verb = v->name;
+                a.rq.id = a.id;
+                a.rq.type = a.type;
+                a.rq.wait_ms = a.wait_ms;
+                keel__app_configure(&app);
+                rc = keel_cli_workflow_read(app.cfg, &a.rq);
+                keel__app_destroy(&app);
+                return rc;
+        }
         if (v->opts == start_opts && !a.type)
                 return usage_error(&app, v, "--type is required", NULL);
         if (v->opts == signal_opts && !a.name)

@@ -1,0 +1,38 @@
+/*
+ * workflow_read.h: `keel workflow list|describe|history|result`, the
+ * verbs that read workflows from keel-projector's HTTP API
+ * (docs/http-api.md) rather than from Kafka. workflow_cmd.c parses the
+ * flags; workflow_read.c asks the projector named by `projector.url` and
+ * prints a table, a description or the API's JSON.
+ */
+#ifndef KEEL_CLI_WORKFLOW_READ_H
+#define KEEL_CLI_WORKFLOW_READ_H
+
+#include "keel/config.h"
+
+#include <stdint.h>
+
+/* What to read; strings are borrowed, NULL when not given. */
+typedef struct keel_cli_read_s {
+        const char *verb; /* "list", "describe", "history" or "result" */
+        const char *id;   /* every verb but list */
+        const char *status, *type, *prefix, *cursor; /* list filters */
+        int limit;       /* list page size; 0: the projector's default */
+        int all;         /* list: follow next_cursor to the last page */
+        int json;        /* print the API's JSON instead of text */
+        int64_t wait_ms; /* result: how long to wait for the run to close */
+} keel_cli_read_t;
+
+/*
+ * Run q against the projector cfg names (projector.url, http.token,
+ * timeout.ms): the answer goes to stdout, errors to stderr as
+ * "keel workflow VERB: ...". Returns the exit code: KEEL_EXIT_OK;
+ * KEEL_EXIT_FAILURE for an unknown workflow, a run still open after
+ * result's wait, or an error answer; KEEL_EXIT_USAGE when the projector
+ * finds the request invalid (400) or unauthorised (401: http.token);
+ * KEEL_EXIT_UNAVAILABLE when it cannot be reached or is not ready within
+ * timeout.ms.
+ */
+int keel_cli_workflow_read(const keel_config_t *cfg, const keel_cli_read_t *q);
+
+#endif
