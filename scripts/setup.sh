@@ -10,9 +10,12 @@ build_pkgs=(gcc make cmake pkg-config librdkafka-dev libavro-dev
 # Tests: CUnit; Java and Maven fetch and run Apache Kafka's broker and its
 # Java client; python3-avro checks keel's records against another Avro
 # implementation; clang builds the fuzz targets; clang-format checks the
-# formatting; docker-compose checks docker-compose.yml.
+# formatting; docker-compose checks docker-compose.yml; chromium and
+# python3-websocket drive the projector's dashboard in a headless browser
+# (tests/browser) through the DevTools protocol.
 test_pkgs=(libcunit1-dev openjdk-17-jdk-headless maven python3 python3-avro
-        clang clang-format libclang-rt-14-dev docker-compose)
+        clang clang-format libclang-rt-14-dev docker-compose chromium
+        python3-websocket)
 
 profile=${1:-build}
 case "$profile" in
