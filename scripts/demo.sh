@@ -7,6 +7,8 @@
 # outcome, then their state over the projector's HTTP API. Everything it
 # starts is stopped when it ends.
 #   DEMO_WORKFLOWS=N   how many workflows (default 20)
+#   DEMO_KEEP=1        keep everything running at the end, to look around
+#                      in the dashboard, until Ctrl-C
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -89,43 +91,57 @@ sleep 1
 start_orchestrator
 echo "started orchestrator pid $orch; it restores every partition from keel.history"
 
-say "Waiting for every workflow to close (keel workflow result --direct --wait 60)"
+for _ in $(seq 100); do [ -s "$work/http.port" ] && break; sleep 0.1; done
+api="http://127.0.0.1:$(cat "$work/http.port")"
+export KEEL_PROJECTOR_URL=$api
+
+say "Waiting for every workflow to close (keel workflow result --wait 60, from keel-projector)"
 done_ok=0
 printf '%-28s %-10s %s\n' WORKFLOW STATUS RESULT
 for i in $(seq 1 "$n"); do
         id="order-$stamp-$i"
-        line=$("$bin/keel" workflow result --direct --id "$id" --wait 60 || true)
-        # {"workflow_id":..,"run_id":..,"status":..,"result":..,"events":..}
+        line=$("$bin/keel" workflow result --id "$id" --wait 60 --json || true)
+        # {"workflow_id":..,"run_id":..,"status":..,"closed":..,"result":..,"failure":..,..}
         status=$(sed -n 's/^{"workflow_id":"[^"]*","run_id":"[^"]*","status":"\([a-z]*\)".*/\1/p' <<<"$line")
-        result=$(sed -n 's/.*"result":\(.*\),"events".*/\1/p' <<<"$line")
+        result=$(sed -n 's/.*"result":\(.*\),"failure".*/\1/p' <<<"$line")
         printf '%-28s %-10s %s\n' "$id" "$status" "$result"
         [ "$status" = completed ] && done_ok=$((done_ok + 1))
 done
 
-say "Their state over HTTP, from keel-projector"
-for _ in $(seq 100); do [ -s "$work/http.port" ] && break; sleep 0.1; done
-api="http://127.0.0.1:$(cat "$work/http.port")"
-for _ in $(seq 100); do
-        curl -sf "$api/readyz" >/dev/null && break
-        sleep 0.1
-done
+say "Their state over HTTP, from keel-projector ($api)"
+echo "\$ keel workflow list --prefix order-$stamp- --limit 5"
+"$bin/keel" workflow list --prefix "order-$stamp-" --limit 5
+echo
 echo "\$ curl $api/api/v1/workflows/order-$stamp-2"
 curl -s "$api/api/v1/workflows/order-$stamp-2"
 echo
-echo "\$ curl '$api/api/v1/workflows?prefix=order-$stamp-&limit=3'"
-page=$(curl -s "$api/api/v1/workflows?prefix=order-$stamp-&limit=3")
-echo "first page: $(grep -o '"workflow_id":"[^"]*"' <<<"$page" | cut -d'"' -f4 | tr '\n' ' ')"
-echo "counts: $(grep -o '"counts":{[^}]*}' <<<"$page" | cut -d: -f2-)"
+echo
+echo "\$ curl -X POST $api/api/v1/workflows -d '{\"workflow_id\":\"order-$stamp-http\",\"type\":\"payment\",...}'"
+pos=$(curl -s -X POST "$api/api/v1/workflows" \
+        -d "{\"workflow_id\":\"order-$stamp-http\",\"type\":\"payment\",\"input\":{\"order\":\"http\",\"amount\":990,\"refund_window_ms\":600000}}" |
+        sed -n 's/.*"position":"\([0-9:]*\)".*/\1/p')
+echo "accepted at keel.inbox position $pos; reading it back with ?after=$pos:"
+curl -s "$api/api/v1/workflows/order-$stamp-http?after=$pos" |
+        sed -n 's/.*"status":"\([a-z]*\)".*"state":\({[^}]*}\).*/status \1, published state \2/p'
+echo
+"$bin/keel" workflow terminate --id "order-$stamp-http" --reason "demo over" >/dev/null
+echo "(terminated again with keel workflow terminate; it is not counted below)"
+echo "dashboard: $api/"
 
 say "Summary"
 grep "msg=claimed" "$work/orchestrator.log" | tail -1 |
         sed 's/.*\(partition=[0-9]*\).*\(epoch=[0-9]*\).*/last restore: \1 \2 (a new epoch after the kill)/'
 echo "$done_ok of $n workflows completed"
-echo "side effects recorded by the worker, one per idempotency key:"
+echo "side effects recorded by the worker, one per idempotency key (the"
+echo "workflow started over HTTP charged a card before it was terminated):"
 cut -f1 "$work/effects.log" | sort | uniq -c | sed 's/^/  /'
-charges=$(grep -c '^chargeCard' "$work/effects.log" || true)
+charges=$(grep -v -- "-http/" "$work/effects.log" | grep -c '^chargeCard' || true)
 dups=$(cut -f2 "$work/effects.log" | sort | uniq -d | wc -l)
 echo "cards charged: $charges (one per workflow), duplicate effects: $dups"
+if [ -n "${DEMO_KEEP:-}" ]; then
+        say "Still running: the dashboard is at $api/ (Ctrl-C stops everything)"
+        while true; do sleep 3600; done
+fi
 cleanup
 trap - EXIT
 [ "$done_ok" -eq "$n" ] && [ "$charges" -eq "$n" ] && [ "$dups" -eq 0 ] || {

@@ -109,10 +109,50 @@ static void reply_json(reply_t *rp, unsigned status, json_t *v)
         }
 }
 
+/* Replace in s what is not UTF-8 (a message may quote a client's bytes,
+ * or cut a character in half) with '?'. */
+static int utf8_ok(const char *s)
+{
+        json_t *j = json_string(s); /* jansson's own test of UTF-8 */
+        json_decref(j);
+        return j != NULL;
+}
+
+static void utf8_clean(char *s)
+{
+        unsigned char *u = (unsigned char *)s;
+        if (utf8_ok(s))
+                return;
+        /* Bytes that do not form a sequence (a cut character, say). */
+        while (*u) {
+                int n = *u < 0x80             ? 0
+                        : (*u & 0xe0) == 0xc0 ? 1
+                        : (*u & 0xf0) == 0xe0 ? 2
+                        : (*u & 0xf8) == 0xf0 ? 3
+                                              : -1;
+                int ok = n >= 0;
+                for (int i = 1; ok && i <= n; i++)
+                        ok = (u[i] & 0xc0) == 0x80;
+                if (!ok) {
+                        *u++ = '?';
+                        continue;
+                }
+                u += n + 1;
+        }
+        /* Sequences that still are not UTF-8 (overlong, surrogates). */
+        if (!utf8_ok(s))
+                for (u = (unsigned char *)s; *u; u++)
+                        if (*u >= 0x80)
+                                *u = '?';
+}
+
 static void reply_error(reply_t *rp, unsigned status, const char *msg)
 {
+        char clean[600];
+        snprintf(clean, sizeof(clean), "%s", msg);
+        utf8_clean(clean);
         reply_json(rp, status,
-                   json_pack("{ss si}", "error", msg, "status", (int)status));
+                   json_pack("{ss si}", "error", clean, "status", (int)status));
 }
 
 static void reply_errorf(reply_t *rp, unsigned status, const char *fmt, ...)
@@ -375,6 +415,13 @@ static const char *id_problem(const char *id)
                 return "a workflow ID has at most 1000 bytes";
         if (id[0] == '!')
                 return "a workflow ID may not start with '!'";
+        {
+                char copy[MAX_ID_BYTES + 1];
+                snprintf(copy, sizeof(copy), "%s", id);
+                utf8_clean(copy);
+                if (strcmp(copy, id))
+                        return "a workflow ID must be UTF-8";
+        }
         return NULL;
 }
 
@@ -1382,7 +1429,7 @@ static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn,
         return ret;
 }
 
-/* A reply with only an error (and the read position left out). */
+/* A reply with only an error. */
 static enum MHD_Result send_error(server_t *s, struct MHD_Connection *conn,
                                   req_t *rq, unsigned status, const char *msg,
                                   const char *allow)
@@ -1390,6 +1437,9 @@ static enum MHD_Result send_error(server_t *s, struct MHD_Connection *conn,
         reply_t rp;
         memset(&rp, 0, sizeof(rp));
         reply_error(&rp, status, msg);
+        pthread_mutex_lock(&s->p->lock);
+        proj_read_position(s->p, rp.position, sizeof(rp.position));
+        pthread_mutex_unlock(&s->p->lock);
         rp.allow = allow;
         rp.www_auth = status == 401;
         return send_reply(s, conn, rq, &rp);

@@ -1047,6 +1047,10 @@ static void test_fold_state_marker_sets_state(void)
 
         /* Other markers (side effects, ...) are not the state. */
         marker(&f, "wf", "r1", 3, "side_effect", "{\"step\":\"nope\"}");
+        o = state_of(&f, "wf");
+        CU_ASSERT_STRING_EQUAL(jstr(json_object_get(o, "state"), "step"),
+                               "charging");
+        json_decref(o);
         /* The latest published state wins. */
         marker(&f, "wf", "r1", 4, "state", "{\"step\":\"shipping\",\"n\":2}");
         o = state_of(&f, "wf");
