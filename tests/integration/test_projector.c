@@ -1006,6 +1006,50 @@ static void test_projector_ready_despite_open_transaction(void)
         rd_kafka_destroy(rk);
 }
 
+/* A projector that cannot read keel.history (its consumer points at no
+ * broker) is never ready: reads answer 503 with Retry-After, /readyz 503,
+ * /healthz 200; writes still go to keel.inbox, and the projector that
+ * reads sees them. */
+static void test_projector_unready_answers_503(void)
+{
+        static const char *const extra[] = {
+            "-X", "kafka.consumer.bootstrap.servers=127.0.0.1:1", NULL};
+        char hv[64], body[512], path[1024];
+        pid_t pid;
+        http_res_t r;
+        int p = projector_start("projector-unready", extra, &pid);
+
+        CU_ASSERT_FATAL(p > 0);
+        e2e_sleep_ms(1000);
+        r = http_req(p, "GET", "/api/v1/workflows", NULL);
+        CU_ASSERT_EQUAL(r.status, 503);
+        CU_ASSERT_PTR_NOT_NULL(http_header(&r, "Retry-After", hv, sizeof(hv)));
+        CU_ASSERT_PTR_NOT_NULL(jstr(r.json, "error"));
+        http_res_free(&r);
+        snprintf(path, sizeof(path), "/api/v1/workflows/%s0/history", prefix);
+        CU_ASSERT_EQUAL(http_status(p, "GET", path), 503);
+        CU_ASSERT_EQUAL(http_status(p, "GET", "/readyz"), 503);
+        CU_ASSERT_EQUAL(http_status(p, "GET", "/healthz"), 200);
+        CU_ASSERT_EQUAL(http_status(p, "GET", "/"), 200);
+
+        snprintf(body, sizeof(body),
+                 "{\"workflow_id\":\"%sunready\",\"type\":\"payment\","
+                 "\"input\":{\"order\":\"u\",\"amount\":1,"
+                 "\"refund_window_ms\":100}}",
+                 prefix);
+        r = http_req(p, "POST", "/api/v1/workflows", body);
+        CU_ASSERT_EQUAL(r.status, 202);
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows/%sunready/result?wait=60s&after=%s", prefix,
+                 jstr(r.json, "position") ? jstr(r.json, "position") : "0:0");
+        http_res_free(&r);
+        r = http_req(port, "GET", path, NULL);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT_STRING_EQUAL(jstr(r.json, "status"), "completed");
+        http_res_free(&r);
+        CU_ASSERT_EQUAL(e2e_stop(pid, SIGTERM), 0);
+}
+
 /* A clean stop of everything. */
 static void test_projector_stops_cleanly(void)
 {
@@ -1029,6 +1073,7 @@ static CU_TestInfo tests[] = {
      test_projector_restart_and_replicas_agree},
     {"test_projector_ready_despite_open_transaction",
      test_projector_ready_despite_open_transaction},
+    {"test_projector_unready_answers_503", test_projector_unready_answers_503},
     {"test_projector_stops_cleanly", test_projector_stops_cleanly},
     CU_TEST_INFO_NULL};
 
