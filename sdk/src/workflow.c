@@ -194,6 +194,14 @@ struct keel_wf_s {
         size_t n_owned, cap_owned;
         jmp_buf jb;
         char message[1024];
+        struct patch_s *patches; /* keel_patched() answers, this run */
+};
+
+/* A change ID and the path this run takes for it. */
+struct patch_s {
+        struct patch_s *next;
+        const char *id;
+        int patched;
 };
 
 static _Noreturn void jump(keel_wf_t *wf, jump_t why)
@@ -805,6 +813,56 @@ int keel_side_effect(keel_wf_t *wf, json_t *(*fn)(void *opaque), void *opaque,
                 *result = v ? v : keel_own(wf, json_null());
         }
         return KEEL_OK;
+}
+
+/* Is the next recorded command the patch marker of change_id? */
+static int next_is_patch(keel_wf_t *wf, const char *change_id)
+{
+        const json_t *ev;
+        const char *name, *id;
+        if (wf->cmd_next >= wf->n_cmds)
+                return 0;
+        ev = event(wf, wf->cmd_seqs[wf->cmd_next]);
+        name = keel__ev_str(ev, "marker_name");
+        id = keel__ev_str(ev, "marker_id");
+        return is_type(ev, "MarkerRecorded") && name && id &&
+               !strcmp(name, "patch") && !strcmp(id, change_id);
+}
+
+/* Issue (or, replaying, match) the patch marker of change_id. */
+static void patch_marker(keel_wf_t *wf, const char *change_id)
+{
+        json_t *rec = json_pack("{ss ss ss}", "marker_name", "patch",
+                                "marker_id", change_id, "details", "null");
+        if (!rec)
+                jump(wf, OOM);
+        command(wf, EV_PREFIX "MarkerRecorded", rec);
+}
+
+int keel_patched(keel_wf_t *wf, const char *change_id)
+{
+        struct patch_s *p;
+
+        for (p = wf->patches; p; p = p->next)
+                if (!strcmp(p->id, change_id))
+                        return p->patched;
+        p = keel_alloc(wf, sizeof(*p));
+        p->id = keel_strdup(wf, change_id);
+        p->next = wf->patches;
+        wf->patches = p;
+        /* Recorded commands still ahead were written by the code of
+         * their time: the new path only if it recorded the marker. With
+         * none ahead, the run is past its history: the new path. */
+        p->patched = wf->cmd_next >= wf->n_cmds || next_is_patch(wf, change_id);
+        if (p->patched)
+                patch_marker(wf, change_id);
+        return p->patched;
+}
+
+void keel_deprecate_patch(keel_wf_t *wf, const char *change_id)
+{
+        if (next_is_patch(wf, change_id))
+                patch_marker(wf, change_id);
 }
 
 int keel_set_state(keel_wf_t *wf, json_t *state)

@@ -178,6 +178,28 @@ int keel_side_effect(keel_wf_t *wf, json_t *(*fn)(void *opaque), void *opaque,
                      json_t **result);
 
 /*
+ * Versioning: change running code without breaking running workflows.
+ *
+ *   if (keel_patched(wf, "fraud-check"))
+ *           keel_activity(wf, "checkFraud", ...);   // the new code
+ *   keel_activity(wf, "chargeCard", ...);
+ *
+ * keel_patched() returns 1 for runs that reach this point under the new
+ * code (it records a MarkerRecorded "patch" with the change ID, once per
+ * run), and 0 for runs whose history got past this point under the old
+ * code (no marker there), which must keep the old path. Every call with
+ * the same ID in a run gives the same answer.
+ *
+ * Once no run that took the old path is left, replace the call with
+ * keel_deprecate_patch(wf, "fraud-check") and keep only the new path: it
+ * accepts the recorded marker on replay and records nothing new. Once no
+ * run with the marker is left, remove it. `keel replay` over recorded
+ * histories tells whether a step is safe.
+ */
+int keel_patched(keel_wf_t *wf, const char *change_id);
+void keel_deprecate_patch(keel_wf_t *wf, const char *change_id);
+
+/*
  * Publish `state` (stolen; NULL: JSON null) as the workflow's current
  * state: what the projector serves as "state" and the dashboard shows,
  * without running workflow code (the query of other systems). It is
