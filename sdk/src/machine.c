@@ -15,7 +15,8 @@
  * first WorkflowCancelRequested (those activities are marked cancelled and
  * never retried; one waiting for a retry fails at once) and when the run
  * closes (those not told already). Activities the workflow schedules after
- * the request, such as compensations, run and retry as usual.
+ * the request, such as compensations, run and retry as usual, and so do
+ * those scheduled as not cancellable (the saga's compensations).
  */
 #include "machine_int.h"
 
@@ -49,8 +50,9 @@ typedef struct act_s {
         int64_t attempt_at;   /* current attempt's task; 0 while waiting */
         int64_t retry_at;     /* > 0: the next attempt is due then */
         int64_t last_hb_at;
-        int started;   /* a heartbeat came for this attempt */
-        int cancelled; /* pending at the run's cancel request: no retry */
+        int started;         /* a heartbeat came for this attempt */
+        int cancelled;       /* pending at the run's cancel request: no retry */
+        int non_cancellable; /* scheduled with cancellable false */
         int64_t sts_ms, stc_ms, sctc_ms, hb_ms;
         const json_t *sched; /* the ActivityScheduled event (in events) */
         char *hb_details;    /* last heartbeat's details (JSON text) */
@@ -451,6 +453,8 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                 a->stc_ms = opt_int(rec, "start_to_close_ms");
                 a->sctc_ms = opt_int(rec, "schedule_to_close_ms");
                 a->hb_ms = opt_int(rec, "heartbeat_ms");
+                a->non_cancellable =
+                    json_is_false(json_object_get(rec, "cancellable"));
                 a->sched = ev;
                 if (a->sctc_ms > 0 &&
                     heap_push(m, ts + a->sctc_ms, r, HK_SCTC, a->id, 0))
@@ -523,7 +527,8 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                  * touch the compensations scheduled since. */
                 if (!r->cancel_requested)
                         for (size_t i = 0; i < r->n_acts; i++)
-                                r->acts[i].cancelled = 1;
+                                if (!r->acts[i].non_cancellable)
+                                        r->acts[i].cancelled = 1;
                 r->cancel_requested = 1;
                 return KEEL_OK;
         }

@@ -676,6 +676,9 @@ keel_future_t *keel_activity_async(keel_wf_t *wf, const char *name,
                         opt_ms(opts->schedule_to_close_ms), "heartbeat_ms",
                         opt_ms(opts->heartbeat_ms), "retry_policy",
                         retry_json(&opts->retry));
+        if (rec)
+                json_object_set_new(rec, "cancellable",
+                                    json_boolean(!opts->non_cancellable));
         free(in);
         if (!rec)
                 jump(wf, OOM);

@@ -449,12 +449,14 @@ static void test_codec_item_count_is_bounded(void)
             keel_codec_encode("keel.history.ActivityScheduled", rec, &buf, &len,
                               NULL, 0),
             KEEL_OK);
-        /* The record ends with the empty array: a single 0 byte. Replace
-         * it by a block of n empty strings. */
-        CU_ASSERT_EQUAL_FATAL(buf[len - 1], 0);
-        big = malloc(len - 1 + 4 + n + 1);
-        memcpy(big, buf, len - 1);
-        blen = len - 1;
+        /* The record ends with the empty array (a single 0 byte) and the
+         * boolean `cancellable` (01). Replace the array by a block of n
+         * empty strings. */
+        CU_ASSERT_EQUAL_FATAL(buf[len - 2], 0);
+        CU_ASSERT_EQUAL_FATAL(buf[len - 1], 1);
+        big = malloc(len - 2 + 4 + n + 2);
+        memcpy(big, buf, len - 2);
+        blen = len - 2;
         {
                 uint64_t z = (uint64_t)n << 1; /* zigzag of a positive */
                 while (z >= 0x80) {
@@ -466,6 +468,7 @@ static void test_codec_item_count_is_bounded(void)
         memset(big + blen, 0, n); /* n empty strings */
         blen += n;
         big[blen++] = 0; /* end of blocks */
+        big[blen++] = 1; /* cancellable */
         CU_ASSERT_EQUAL(
             keel_codec_decode(big, blen, &type, &out, err, sizeof(err)),
             KEEL_ERR_TOO_LARGE);

@@ -1038,14 +1038,16 @@ static void test_codec_reads_blocked_arrays_like_avroc(void)
          * block of 2. */
         const char *type = "keel.history.ActivityScheduled";
         json_t *rec = json_pack(
-            "{ss ss sI sI sI ss ss ss ss sn sn sn sn s{sn sn sn sn s[sss]}}",
+            "{ss ss sI sI sI ss ss ss ss sn sn sn sn s{sn sn sn sn s[sss]} "
+            "sb}",
             "workflow_id", "w", "run_id", "r", "seq", (json_int_t)1, "epoch",
             (json_int_t)2, "ts", (json_int_t)3, "activity_id", "a",
             "activity_type", "t", "task_queue", "q", "input", "null",
             "schedule_to_start_ms", "start_to_close_ms", "schedule_to_close_ms",
             "heartbeat_ms", "retry_policy", "initial_interval_ms",
             "backoff_coefficient", "maximum_interval_ms", "maximum_attempts",
-            "non_retryable_error_types", "x", "yy", "\xc3\xa9");
+            "non_retryable_error_types", "x", "yy", "\xc3\xa9", "cancellable",
+            1);
         static const unsigned char blocks[] = {
             0x02, 0x02, 'x',                        /* 1 item: "x" */
             0x03, 0x0c, 0x04, 'y', 'y', 0x04, 0xc3, /* -2 items, 6 bytes */
@@ -1062,13 +1064,15 @@ static void test_codec_reads_blocked_arrays_like_avroc(void)
         CU_ASSERT_EQUAL_FATAL(keel_codec_encode(type, rec, &buf, &len, NULL, 0),
                               KEEL_OK);
         /* the record ends with the array as one block: 06 02 'x' 04 'y'
-         * 'y' 04 c3 a9 00 */
-        CU_ASSERT_FATAL(len > 10 + KEEL_RECORD_HEADER_BYTES);
-        CU_ASSERT_EQUAL_FATAL(buf[len - 10], 0x06);
-        blen = len - 10 + sizeof(blocks);
+         * 'y' 04 c3 a9 00, then the boolean `cancellable` (01) */
+        CU_ASSERT_FATAL(len > 11 + KEEL_RECORD_HEADER_BYTES);
+        CU_ASSERT_EQUAL_FATAL(buf[len - 11], 0x06);
+        CU_ASSERT_EQUAL_FATAL(buf[len - 1], 0x01);
+        blen = len - 11 + sizeof(blocks) + 1;
         blocked = malloc(blen);
-        memcpy(blocked, buf, len - 10);
-        memcpy(blocked + len - 10, blocks, sizeof(blocks));
+        memcpy(blocked, buf, len - 11);
+        memcpy(blocked + len - 11, blocks, sizeof(blocks));
+        blocked[blen - 1] = 0x01;
 
         CU_ASSERT_EQUAL(avroc_read(&s, blocked + KEEL_RECORD_HEADER_BYTES,
                                    blen - KEEL_RECORD_HEADER_BYTES, &got),
@@ -1166,14 +1170,14 @@ static void test_codec_refuses_avroc_nan_and_invalid_utf8(void)
          * corrupt rather than altering it. */
         const char *type = "keel.history.ActivityScheduled";
         json_t *rec = json_pack(
-            "{ss ss sI sI sI ss ss ss ss sn sn sn sn s{sn sn sn sn s[]}}",
+            "{ss ss sI sI sI ss ss ss ss sn sn sn sn s{sn sn sn sn s[]} sb}",
             "workflow_id", "w", "run_id", "r", "seq", (json_int_t)1, "epoch",
             (json_int_t)2, "ts", (json_int_t)3, "activity_id", "a",
             "activity_type", "t", "task_queue", "q", "input", "null",
             "schedule_to_start_ms", "start_to_close_ms", "schedule_to_close_ms",
             "heartbeat_ms", "retry_policy", "initial_interval_ms",
             "backoff_coefficient", "maximum_interval_ms", "maximum_attempts",
-            "non_retryable_error_types");
+            "non_retryable_error_types", "cancellable", 1);
         CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
         expect_corrupt(type, rec, backoff_nan);
         expect_corrupt(type, rec, backoff_infinity);

@@ -86,6 +86,10 @@ typedef struct keel_activity_options_s {
         int64_t schedule_to_close_ms;
         int64_t heartbeat_ms;
         keel_retry_policy_t retry;
+        /* 1: the workflow's cancellation does not stop it (no
+         * ActivityCancel, retries go on); for compensations, which the
+         * saga helper schedules so. It still ends when the run closes. */
+        int non_cancellable;
 } keel_activity_options_t;
 
 /* Why an activity (or the workflow) failed. */
@@ -116,6 +120,47 @@ keel_future_t *keel_activity_async(keel_wf_t *wf, const char *name,
 /* The failure behind the last KEEL_ERR_ACTIVITY_FAILED (owned by the run;
  * NULL before any). */
 const keel_failure_t *keel_wf_failure(keel_wf_t *wf);
+
+/* ---- saga: compensations ------------------------------------------------ */
+
+/*
+ * A saga undoes completed steps when a later one fails or the workflow is
+ * cancelled:
+ *
+ *   keel_saga_t *saga = keel_saga_new(wf);
+ *   if (keel_activity(wf, "chargeCard", in, &o, NULL)) return ...;
+ *   keel_saga_add(saga, "refundCard", in2, &o);
+ *   if (keel_activity(wf, "reserveInventory", in3, &o, NULL)) {
+ *           keel_saga_compensate(saga, 0);   // refundCard
+ *           return keel_fail(wf, ...);
+ *   }
+ *
+ * Each compensation is an activity, durable like any other: it runs once
+ * the workflow gets there, retried by its options, through crashes.
+ */
+typedef struct keel_saga_s keel_saga_t;
+
+/* A new, empty saga (owned by the run). */
+keel_saga_t *keel_saga_new(keel_wf_t *wf);
+
+/* Register the compensation of the step that just completed: activity
+ * `name` with `input` (stolen; NULL for null) and opts (copied, with its
+ * task queue; NULL: defaults), scheduled as not cancellable. */
+void keel_saga_add(keel_saga_t *s, const char *name, json_t *input,
+                   const keel_activity_options_t *opts);
+
+/* How many compensations are registered and not yet run. */
+size_t keel_saga_size(const keel_saga_t *s);
+
+/*
+ * Run the registered compensations, the last registered first: one after
+ * the other, or with `parallel` all at once (scheduled in that order).
+ * A cancellation request that arrives meanwhile does not stop them. Then
+ * the saga is empty. KEEL_OK when every compensation completed, else
+ * KEEL_ERR_ACTIVITY_FAILED for the first that failed for good
+ * (keel_wf_failure() says why; the others still ran).
+ */
+int keel_saga_compensate(keel_saga_t *s, int parallel);
 
 /* ---- timers, signals, futures ----------------------------------------- */
 
