@@ -1,23 +1,33 @@
-# keel's programs on Debian 12, built with the same packages as
-# scripts/setup.sh.
+# keel's programs on Debian 12 (bookworm), for docker-compose.yml.
+#
+#   docker build -t keel:dev .
+#
+# The build stage installs the packages of `scripts/setup.sh build`, the
+# same list a developer's machine gets, builds keel with cmake and installs
+# it under /usr/local: the keel tool, keel-orchestrator, keel-projector,
+# libkeel, and the payment example (keel-payment-worker and its workflow
+# module /usr/local/lib/keel/libkeel_payment_workflows.so). The runtime
+# stage holds that tree and the shared libraries it loads, plus curl for
+# the health checks.
 FROM debian:12-slim AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc make cmake pkg-config \
-      librdkafka-dev libavro-dev libjansson-dev libmicrohttpd-dev libcunit1-dev \
- && rm -rf /var/lib/apt/lists/*
+COPY scripts/setup.sh /tmp/setup.sh
+RUN /tmp/setup.sh build && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_BUILD_TESTS=OFF \
-      -DCMAKE_INSTALL_PREFIX=/opt/keel \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DKEEL_BUILD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr/local \
  && cmake --build /build -j"$(nproc)" \
- && cmake --install /build
+ && DESTDIR=/staging cmake --install /build
 
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends librdkafka1 libjansson4 \
-      libmicrohttpd12 ca-certificates \
+      libmicrohttpd12 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /opt/keel /opt/keel
-ENV PATH=/opt/keel/bin:$PATH LD_LIBRARY_PATH=/opt/keel/lib
-USER nobody
+COPY --from=build /staging/usr/local/ /usr/local/
+RUN ldconfig \
+ && useradd --system --no-create-home --shell /usr/sbin/nologin keel
+USER keel
+# Settings come from KEEL_* variables (README.md, "Configuration"), as
+# docker-compose.yml sets them.
 CMD ["keel", "--help"]
