@@ -10,6 +10,8 @@
 #ifndef KEEL_EXAMPLE_PAYMENT_H
 #define KEEL_EXAMPLE_PAYMENT_H
 
+#include "worker_main.h"
+
 #include <keel/keel.h>
 
 #define PAYMENT_WORKFLOW         "payment"
@@ -19,7 +21,8 @@
 /* Register the "payment" workflow type. */
 int payment_register_workflow(keel_registry_t *reg);
 
-/* The activities, for workers and tests. opaque is a payment_effects_t. */
+/* The activities, for workers and tests. opaque is the effect log
+ * (effects.h) they record their side effects in, or NULL. */
 int payment_charge_card(keel_activity_ctx_t *ctx, const json_t *input,
                         json_t **result);
 int payment_reserve_inventory(keel_activity_ctx_t *ctx, const json_t *input,
@@ -33,18 +36,8 @@ int payment_release_inventory(keel_activity_ctx_t *ctx, const json_t *input,
 int payment_mark_fulfilled(keel_activity_ctx_t *ctx, const json_t *input,
                            json_t **result);
 
-/* Where side effects are recorded: one line "<activity>\t<idempotency
- * key>" per effect, appended to a file (NULL: not recorded). An effect
- * already recorded under its key is not made again. */
-typedef struct payment_effects_s payment_effects_t;
-payment_effects_t *payment_effects_open(const char *path);
-void payment_effects_close(payment_effects_t *fx);
-
 /* The activities by name, to register with a worker or test environment. */
-typedef struct payment_activity_s {
-        const char *name;
-        keel_activity_fn_t fn;
-} payment_activity_t;
+typedef example_activity_t payment_activity_t;
 extern const payment_activity_t payment_activities[];
 extern const size_t payment_activities_cnt;
 

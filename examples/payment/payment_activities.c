@@ -1,6 +1,6 @@
 /*
  * payment_activities.c: the payment example's activities. The "side
- * effects" are lines in an effect log, keyed by the activity's
+ * effects" are lines in an effect log (effects.h), keyed by the activity's
  * idempotency key: an effect already in the log is not made twice, which
  * is how a real activity uses the key with its payment provider.
  * Input fields that make them fail, for tests and the demo:
@@ -13,97 +13,10 @@
  */
 #include "payment.h"
 
+#include "effects.h"
+
 #include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
-
-struct payment_effects_s {
-        FILE *f;
-        pthread_mutex_t lock;
-        char **keys; /* effects made: "<activity>\t<key>" */
-        size_t n, cap;
-};
-
-payment_effects_t *payment_effects_open(const char *path)
-{
-        payment_effects_t *fx = calloc(1, sizeof(*fx));
-        char line[1024];
-        if (!fx)
-                return NULL;
-        pthread_mutex_init(&fx->lock, NULL);
-        if (!path)
-                return fx;
-        fx->f = fopen(path, "a+");
-        if (!fx->f) {
-                payment_effects_close(fx);
-                return NULL;
-        }
-        rewind(fx->f);
-        while (fgets(line, sizeof(line), fx->f)) {
-                line[strcspn(line, "\n")] = '\0';
-                if (fx->n == fx->cap) {
-                        size_t cap = fx->cap ? fx->cap * 2 : 64;
-                        char **k = realloc(fx->keys, cap * sizeof(*k));
-                        if (!k)
-                                break;
-                        fx->keys = k;
-                        fx->cap = cap;
-                }
-                fx->keys[fx->n++] = strdup(line);
-        }
-        return fx;
-}
-
-void payment_effects_close(payment_effects_t *fx)
-{
-        if (!fx)
-                return;
-        if (fx->f)
-                fclose(fx->f);
-        for (size_t i = 0; i < fx->n; i++)
-                free(fx->keys[i]);
-        free(fx->keys);
-        pthread_mutex_destroy(&fx->lock);
-        free(fx);
-}
-
-/* Make the effect once per idempotency key. */
-static int effect(keel_activity_ctx_t *ctx)
-{
-        payment_effects_t *fx = keel_activity_opaque(ctx);
-        char entry[700];
-        int rc = KEEL_OK;
-
-        if (!fx)
-                return KEEL_OK;
-        snprintf(entry, sizeof(entry), "%s\t%s", keel_activity_type(ctx),
-                 keel_activity_idempotency_key(ctx));
-        pthread_mutex_lock(&fx->lock);
-        for (size_t i = 0; i < fx->n; i++)
-                if (!strcmp(fx->keys[i], entry))
-                        goto out; /* made already: idempotent */
-        if (fx->n == fx->cap) {
-                size_t cap = fx->cap ? fx->cap * 2 : 64;
-                char **k = realloc(fx->keys, cap * sizeof(*k));
-                if (!k) {
-                        rc = KEEL_ERR_NOMEM;
-                        goto out;
-                }
-                fx->keys = k;
-                fx->cap = cap;
-        }
-        fx->keys[fx->n++] = strdup(entry);
-        if (fx->f) {
-                fprintf(fx->f, "%s\n", entry);
-                fflush(fx->f);
-        }
-out:
-        pthread_mutex_unlock(&fx->lock);
-        return rc;
-}
 
 static int flaky(keel_activity_ctx_t *ctx, const json_t *input)
 {
@@ -135,7 +48,7 @@ static int simple(keel_activity_ctx_t *ctx, const json_t *input,
         rc = flaky(ctx, input);
         if (rc)
                 return rc;
-        if ((rc = effect(ctx)))
+        if ((rc = example_effect(ctx)))
                 return rc;
         *result = json_pack("{ss ss}", "done", what, "key",
                             keel_activity_idempotency_key(ctx));

@@ -4,7 +4,9 @@
  * inline as soon as their tasks come out. Since no handler is running when
  * the machine sends an ActivityCancel, those records are dropped; instead a
  * handler's heartbeat asks the machine whether its attempt was cancelled,
- * which is what a worker's heartbeat learns from them.
+ * which is what a worker's heartbeat learns from them. Canned activities
+ * are a handler of their own (canned_outcome()) reading the outcomes
+ * registered for them.
  */
 #include "keel/testing.h"
 
@@ -22,6 +24,8 @@ typedef struct handler_s {
         char *name;
         keel_activity_fn_t fn;
         void *opaque;
+        json_t *canned; /* keel_testenv_register_canned(): the outcomes
+                           (owned; also the opaque of canned_outcome()) */
 } handler_t;
 
 struct keel_testenv_s {
@@ -58,37 +62,121 @@ void keel_testenv_destroy(keel_testenv_t *env)
                 return;
         keel__machine_destroy(env->m);
         keel__out_destroy(&env->out);
-        for (size_t i = 0; i < env->n_handlers; i++)
+        for (size_t i = 0; i < env->n_handlers; i++) {
                 free(env->handlers[i].name);
+                json_decref(env->handlers[i].canned);
+        }
         free(env->handlers);
         json_decref(env->calls);
         json_decref(env->pending);
         free(env);
 }
 
+/* Run fn with opaque for `name`, replacing what was registered for it;
+ * canned (stolen, may be NULL) is freed with the handler. */
+static int install(keel_testenv_t *env, const char *name, keel_activity_fn_t fn,
+                   void *opaque, json_t *canned)
+{
+        handler_t *h = NULL;
+        for (size_t i = 0; i < env->n_handlers && !h; i++)
+                if (!strcmp(env->handlers[i].name, name))
+                        h = &env->handlers[i]; /* a later one replaces it */
+        if (!h) {
+                char *copy = strdup(name);
+                h = copy ? realloc(env->handlers,
+                                   (env->n_handlers + 1) * sizeof(*h))
+                         : NULL;
+                if (!h) {
+                        free(copy);
+                        json_decref(canned);
+                        return KEEL_ERR_NOMEM;
+                }
+                env->handlers = h;
+                h = &env->handlers[env->n_handlers++];
+                h->name = copy;
+                h->canned = NULL;
+        }
+        json_decref(h->canned);
+        h->fn = fn;
+        h->opaque = opaque;
+        h->canned = canned;
+        return KEEL_OK;
+}
+
 int keel_testenv_register_activity(keel_testenv_t *env, const char *name,
                                    keel_activity_fn_t fn, void *opaque)
 {
-        handler_t *h;
-        for (size_t i = 0; i < env->n_handlers; i++) {
-                if (!strcmp(env->handlers[i].name, name)) {
-                        /* a later registration replaces the earlier */
-                        env->handlers[i].fn = fn;
-                        env->handlers[i].opaque = opaque;
-                        return KEEL_OK;
-                }
-        }
-        h = realloc(env->handlers, (env->n_handlers + 1) * sizeof(*h));
-        if (!h)
-                return KEEL_ERR_NOMEM;
-        env->handlers = h;
-        h[env->n_handlers].name = strdup(name);
-        h[env->n_handlers].fn = fn;
-        h[env->n_handlers].opaque = opaque;
-        if (!h[env->n_handlers].name)
-                return KEEL_ERR_NOMEM;
-        env->n_handlers++;
+        return install(env, name, fn, opaque, NULL);
+}
+
+/* The handler of canned activities: the outcome of this attempt, the last
+ * one for attempts beyond the list. */
+static int canned_outcome(keel_activity_ctx_t *ctx, const json_t *input,
+                          json_t **result)
+{
+        const json_t *outcomes = keel_activity_opaque(ctx);
+        size_t n = json_array_size(outcomes);
+        size_t attempt = (size_t)keel_activity_attempt(ctx);
+        const json_t *o = json_array_get(
+            outcomes, (attempt >= 1 && attempt <= n ? attempt : n) - 1);
+        const json_t *f = json_object_get(o, "failure");
+        const json_t *details = json_object_get(f, "details");
+
+        (void)input;
+        if (json_object_get(o, "timeout"))
+                return KEEL_ERR_TIMEOUT; /* a worker that never answers */
+        if (f)
+                return keel_activity_fail(
+                    ctx, json_string_value(json_object_get(f, "type")),
+                    json_string_value(json_object_get(f, "message")),
+                    details ? json_deep_copy(details) : NULL,
+                    json_is_true(json_object_get(f, "non_retryable")));
+        *result = json_deep_copy(json_object_get(o, "result"));
         return KEEL_OK;
+}
+
+/* One canned outcome: an object with exactly one of "result" (any JSON),
+ * "timeout" (true) or "failure" (an object with a string "type", and
+ * optionally a string "message", a boolean "non_retryable" and
+ * "details"). */
+static int canned_valid(const json_t *o)
+{
+        const json_t *f = json_object_get(o, "failure");
+        const json_t *msg = json_object_get(f, "message");
+        const json_t *nr = json_object_get(f, "non_retryable");
+        size_t known = 0;
+        if (!json_is_object(o) || json_object_size(o) != 1)
+                return 0;
+        if (json_object_get(o, "result"))
+                return 1;
+        if (json_object_get(o, "timeout"))
+                return json_is_true(json_object_get(o, "timeout"));
+        if (!json_is_object(f) || !json_is_string(json_object_get(f, "type")) ||
+            !*json_string_value(json_object_get(f, "type")) ||
+            (msg && !json_is_string(msg)) || (nr && !json_is_boolean(nr)))
+                return 0;
+        known = 1 + (msg != NULL) + (nr != NULL) +
+                (json_object_get(f, "details") != NULL);
+        return json_object_size(f) == known;
+}
+
+int keel_testenv_register_canned(keel_testenv_t *env, const char *name,
+                                 const json_t *outcomes)
+{
+        json_t *copy;
+        size_t i;
+        const json_t *o;
+        if (!name || !*name || !json_is_array(outcomes) ||
+            !json_array_size(outcomes))
+                return KEEL_ERR_INVALID_ARG;
+        json_array_foreach(outcomes, i, o)
+        {
+                if (!canned_valid(o))
+                        return KEEL_ERR_INVALID_ARG;
+        }
+        if (!(copy = json_deep_copy(outcomes)))
+                return KEEL_ERR_NOMEM;
+        return install(env, name, canned_outcome, copy, copy);
 }
 
 /* Move what the machine produced into the pending tasks. */
@@ -277,6 +365,14 @@ int keel_testenv_run_until(keel_testenv_t *env, int64_t until_ms)
                         return rc;
         }
         return KEEL_ERR_TIMEOUT;
+}
+
+int keel_testenv_run_before(keel_testenv_t *env, int64_t at_ms)
+{
+        int rc = keel_testenv_run_until(env, at_ms - 1);
+        if (!rc && env->now < at_ms)
+                env->now = at_ms;
+        return rc;
 }
 
 int keel_testenv_run(keel_testenv_t *env)

@@ -73,8 +73,13 @@ int e2e_env_init(e2e_env_t *env, const char *name)
 
 int e2e_topics_create(const e2e_env_t *env)
 {
+        return e2e_topics_create_queue(env, PAYMENT_QUEUE);
+}
+
+int e2e_topics_create_queue(const e2e_env_t *env, const char *queue)
+{
         keel_config_t *cfg = keel_config_new();
-        const char *queues[] = {PAYMENT_QUEUE};
+        const char *queues[] = {queue};
         char err[1024];
         int rc;
 
@@ -201,6 +206,57 @@ pid_t e2e_start_worker(const e2e_env_t *env, const char *logname,
             env->worker_bin, "--bootstrap",   env->bootstrap, "--effects",
             effects,         "--concurrency", "16",           NULL};
         return spawn_with(env, logname, fixed, extra);
+}
+
+int e2e_example_start(e2e_example_t *ex, const char *name,
+                      const char *module_var, const char *worker,
+                      const char *queue)
+{
+        char modules[1100], err[1024];
+        int rc;
+
+        memset(ex, 0, sizeof(*ex));
+        if ((rc = e2e_env_init(&ex->env, name)))
+                return rc;
+        snprintf(ex->env.worker_bin, sizeof(ex->env.worker_bin), "%s/%s",
+                 keel_test_env("KEEL_TEST_BIN_DIR"), worker);
+        snprintf(modules, sizeof(modules), "%s,%s", ex->env.module,
+                 keel_test_env(module_var));
+        snprintf(ex->effects, sizeof(ex->effects), "%s/effects.log",
+                 ex->env.workdir);
+        if ((rc = e2e_topics_create_queue(&ex->env, queue)))
+                return rc;
+        if (!(ex->cfg = keel_config_new()))
+                return KEEL_ERR_NOMEM;
+        keel_config_set(ex->cfg, "bootstrap", ex->env.bootstrap, NULL, NULL, 0);
+        ex->client = keel_client_new(ex->cfg, err, sizeof(err));
+        if (!ex->client) {
+                fprintf(stderr, "client: %s\n", err);
+                e2e_example_stop(ex);
+                return KEEL_ERR_CONFIG;
+        }
+        ex->orch =
+            e2e_start_orchestrator(&ex->env, "orchestrator.log", modules, NULL);
+        ex->worker =
+            e2e_start_worker(&ex->env, "worker.log", ex->effects, NULL);
+        if (ex->orch <= 0 || ex->worker <= 0) {
+                fprintf(stderr, "cannot start %s or %s\n", ex->env.orch_bin,
+                        ex->env.worker_bin);
+                e2e_example_stop(ex);
+                return KEEL_ERR_IO;
+        }
+        return KEEL_OK;
+}
+
+void e2e_example_stop(e2e_example_t *ex)
+{
+        e2e_stop(ex->orch, SIGTERM);
+        e2e_stop(ex->worker, SIGTERM);
+        ex->orch = ex->worker = 0;
+        keel_client_destroy(ex->client);
+        ex->client = NULL;
+        keel_config_destroy(ex->cfg);
+        ex->cfg = NULL;
 }
 
 int e2e_start_payment(keel_client_t *client, const char *id,
@@ -438,6 +494,28 @@ const char *e2e_wf_activity_id(const e2e_wf_t *wf, const char *activity_type,
                             json_object_get(rec, "activity_id"));
         }
         return NULL;
+}
+
+int e2e_wf_published(const e2e_wf_t *wf, const char *key, const char *value)
+{
+        const json_t *rec;
+        int yes = 0;
+        for (int i = 0;
+             !yes && (rec = e2e_wf_event(wf, "MarkerRecorded", NULL, i)); i++) {
+                const char *name =
+                    json_string_value(json_object_get(rec, "marker_name"));
+                json_t *st;
+                const char *v;
+                if (!name || strcmp(name, "state"))
+                        continue;
+                st = json_loads(
+                    json_string_value(json_object_get(rec, "details")), 0,
+                    NULL);
+                v = json_string_value(json_object_get(st, key));
+                yes = v && !strcmp(v, value);
+                json_decref(st);
+        }
+        return yes;
 }
 
 int e2e_effects_count(const char *path, const char *activity, e2e_watch_t *w,

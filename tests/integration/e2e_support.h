@@ -1,7 +1,8 @@
 /*
  * e2e_support.h: what the end-to-end tests on the real Kafka test broker
- * share (test_payment_e2e, test_orchestrator_faults). They run
- * keel-orchestrator and keel-payment-worker as real processes, logging
+ * share (test_payment_e2e, test_orchestrator_faults, the examples'
+ * test_*_e2e). They run keel-orchestrator and an example's worker
+ * (keel-payment-worker, ...) as real processes, logging
  * into a work directory of their own, and check the outcome the way any
  * reader of keel.history would: a watcher follows every partition of
  * keel.history by the reader rules (claims, epochs, checkpoints;
@@ -43,6 +44,35 @@ int e2e_env_init(e2e_env_t *env, const char *name);
 /* Create keel's topics (E2E_PARTITIONS, with the "payments" queue) unless
  * they exist; KEEL_OK or the error, printed. */
 int e2e_topics_create(const e2e_env_t *env);
+
+/* The same with the task queue `queue` (keel.tasks.<queue>). */
+int e2e_topics_create_queue(const e2e_env_t *env, const char *queue);
+
+/* An example's processes on the test broker, for its end-to-end test. */
+typedef struct e2e_example_s {
+        e2e_env_t env;
+        char effects[600];  /* <workdir>/effects.log: the worker's effects */
+        keel_config_t *cfg; /* with the test broker's bootstrap */
+        keel_client_t *client;
+        pid_t orch, worker;
+} e2e_example_t;
+
+/*
+ * Start an example's stack: e2e_env_init(ex->env, name), keel's topics
+ * with the example's task queue, keel-orchestrator with the payment
+ * module and the module the environment variable module_var names (as a
+ * deployment running both would), the example's worker program `worker`
+ * (in KEEL_TEST_BIN_DIR; it takes the payment worker's options) recording
+ * its effects in ex->effects, and a client. KEEL_OK, or the error
+ * (printed) with whatever started stopped again.
+ */
+int e2e_example_start(e2e_example_t *ex, const char *name,
+                      const char *module_var, const char *worker,
+                      const char *queue);
+
+/* Stop the orchestrator and the worker (SIGTERM) and free the client and
+ * configuration; the effect log stays. */
+void e2e_example_stop(e2e_example_t *ex);
 
 /* A monotonic clock in ms; sleeping; an integer from the environment. */
 int64_t e2e_now_ms(void);
@@ -147,6 +177,10 @@ const json_t *e2e_wf_event(const e2e_wf_t *wf, const char *type,
  * `activity_type` in wf's kept events, or NULL. */
 const char *e2e_wf_activity_id(const e2e_wf_t *wf, const char *activity_type,
                                int nth);
+
+/* Whether wf published (keel_set_state(), a MarkerRecorded "state") a
+ * state whose field `key` is the string `value`, in its kept events. */
+int e2e_wf_published(const e2e_wf_t *wf, const char *key, const char *value);
 
 /*
  * Count the effects of `activity` in a payment worker's effect log per

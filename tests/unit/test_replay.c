@@ -1,12 +1,15 @@
 /*
- * test_replay.c: keel_replay() (keel/replay.h) on the payment histories
- * recorded from real runs under tests/fixtures/histories: each replays
- * against the current payment code; an edited history, as if the code had
- * changed, is reported at the event that differs; malformed histories and
- * unknown types are errors, not crashes.
+ * test_replay.c: keel_replay() (keel/replay.h) on the histories of the
+ * payment, onboarding and AI agent examples recorded from real runs under
+ * tests/fixtures/histories: each replays against the current code of its
+ * example; an edited history, as if the code had changed, is reported at
+ * the event that differs; malformed histories and unknown types are
+ * errors, not crashes.
  */
+#include "agent.h"
 #include "keel/replay.h"
 #include "keel_test.h"
+#include "onboarding.h"
 #include "payment.h"
 
 #include <string.h>
@@ -14,10 +17,24 @@
 static keel_registry_t *reg;
 static const char *dir;
 
-static const char *const fixtures[] = {
-    "payment-completed",    "payment-refunded",  "payment-declined",
-    "payment-out-of-stock", "payment-cancelled", "payment-flaky",
-    "payment-terminated"};
+/* Each fixture, named after its workflow ID, and its workflow type. */
+static const struct fixture_s {
+        const char *name, *type;
+} fixtures[] = {{"payment-completed", PAYMENT_WORKFLOW},
+                {"payment-refunded", PAYMENT_WORKFLOW},
+                {"payment-declined", PAYMENT_WORKFLOW},
+                {"payment-out-of-stock", PAYMENT_WORKFLOW},
+                {"payment-cancelled", PAYMENT_WORKFLOW},
+                {"payment-flaky", PAYMENT_WORKFLOW},
+                {"payment-terminated", PAYMENT_WORKFLOW},
+                {"onboarding-onboarded", ONBOARDING_WORKFLOW},
+                {"onboarding-expired", ONBOARDING_WORKFLOW},
+                {"onboarding-cancelled", ONBOARDING_WORKFLOW},
+                {"onboarding-flaky", ONBOARDING_WORKFLOW},
+                {"onboarding-email-failed", ONBOARDING_WORKFLOW},
+                {"ai-agent-completed", AGENT_WORKFLOW},
+                {"ai-agent-rejected", AGENT_WORKFLOW},
+                {"ai-agent-cancelled", AGENT_WORKFLOW}};
 #define NFIX (sizeof(fixtures) / sizeof(fixtures[0]))
 
 static json_t *load(const char *name)
@@ -36,13 +53,15 @@ static void test_recorded_histories_replay(void)
                 char path[1024];
                 keel_replay_report_t r;
                 int rc;
-                snprintf(path, sizeof(path), "%s/%s.json", dir, fixtures[i]);
+                snprintf(path, sizeof(path), "%s/%s.json", dir,
+                         fixtures[i].name);
                 rc = keel_replay_file(reg, path, &r);
                 if (rc)
-                        fprintf(stderr, "%s: %s\n", fixtures[i], r.message);
+                        fprintf(stderr, "%s: %s\n", fixtures[i].name,
+                                r.message);
                 CU_ASSERT_EQUAL(rc, KEEL_OK);
-                CU_ASSERT_STRING_EQUAL(r.workflow_id, fixtures[i]);
-                CU_ASSERT_STRING_EQUAL(r.type, "payment");
+                CU_ASSERT_STRING_EQUAL(r.workflow_id, fixtures[i].name);
+                CU_ASSERT_STRING_EQUAL(r.type, fixtures[i].type);
                 CU_ASSERT(r.events >= 5);
                 CU_ASSERT_EQUAL(r.event_seq, 0);
         }
@@ -151,7 +170,9 @@ static int setup(void)
 {
         dir = getenv("KEEL_TEST_FIXTURES");
         reg = keel_registry_new();
-        return !dir || !reg || payment_register_workflow(reg);
+        return !dir || !reg || payment_register_workflow(reg) ||
+               onboarding_register_workflow(reg) ||
+               agent_register_workflow(reg);
 }
 
 static int teardown(void)

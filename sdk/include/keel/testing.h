@@ -4,11 +4,12 @@
  *
  * The test environment runs the same workflow code through the same
  * replay engine and state machine as the orchestrator. Activities are
- * plain handlers (keel/activity.h): the real ones, or fakes that return
- * canned results or failures per attempt. Activities take no virtual
- * time; when every workflow is waiting, the clock jumps to the next timer,
- * so a 72-hour wait takes microseconds. Not thread-safe: one thread per
- * environment.
+ * plain handlers (keel/activity.h), the real ones or fakes, or canned
+ * outcomes per attempt written as JSON (keel_testenv_register_canned()).
+ * Activities take no virtual time; when every workflow is waiting, the
+ * clock jumps to the next timer, so a 72-hour wait takes microseconds. Not
+ * thread-safe: one thread per environment. docs/testing.md shows how to
+ * use it.
  */
 #ifndef KEEL_TESTING_H
 #define KEEL_TESTING_H
@@ -39,6 +40,28 @@ void keel_testenv_destroy(keel_testenv_t *env);
 int keel_testenv_register_activity(keel_testenv_t *env, const char *name,
                                    keel_activity_fn_t fn, void *opaque);
 
+/*
+ * Play activity `name` from canned outcomes instead of a handler.
+ * outcomes (borrowed; copied) is a JSON array with one outcome per
+ * attempt, the last one repeating for later attempts:
+ *   {"result": <JSON>}  completes with that result;
+ *   {"failure": {"type": "...", "message": "...", "non_retryable": false,
+ *                "details": <JSON>}}  fails; only "type" is required;
+ *                whether it is retried is up to the activity's retry
+ *                policy, as for a handler's keel_activity_fail();
+ *   {"timeout": true}   a worker that never answers: the activity's
+ *                       timeouts apply (it needs a start-to-close or
+ *                       schedule-to-close timeout to end).
+ * E.g. [{"failure": {"type": "Unavailable"}}, {"result": {"id": 7}}]
+ * fails the first attempt and completes every later one. Each attempt is
+ * recorded for keel_testenv_calls() like a handler's. Registering the
+ * name again, either way, replaces it. KEEL_ERR_INVALID_ARG (nothing
+ * registered) for an empty name, an empty array or an entry that is not
+ * one of the above; KEEL_ERR_NOMEM.
+ */
+int keel_testenv_register_canned(keel_testenv_t *env, const char *name,
+                                 const json_t *outcomes);
+
 /* Start workflow `id` of `type` with input (stolen; NULL for null).
  * KEEL_ERR_ALREADY_STARTED if a run with that ID is open. */
 int keel_testenv_start(keel_testenv_t *env, const char *id, const char *type,
@@ -64,6 +87,18 @@ int keel_testenv_run(keel_testenv_t *env);
 /* The same, but stop the clock at until_ms (virtual) even if timers are
  * pending: to send a signal "after 10 hours". */
 int keel_testenv_run_until(keel_testenv_t *env, int64_t until_ms);
+
+/*
+ * Run as keel_testenv_run_until(env, at_ms - 1), then set the clock to
+ * at_ms without firing what falls due at at_ms: a signal, cancel or start
+ * sent next is recorded before those timers. The orchestrator does the
+ * same with a command it reads in the batch in which a timer falls due (it
+ * applies a batch's commands, then fires the timers due by then), whereas
+ * after keel_testenv_run_until(env, at_ms) the timers due at at_ms have
+ * fired first. Which one a workflow sees first is the order of the events
+ * in its history, whatever their timestamps.
+ */
+int keel_testenv_run_before(keel_testenv_t *env, int64_t at_ms);
 
 /* The virtual clock, ms since the epoch. */
 int64_t keel_testenv_now(const keel_testenv_t *env);
