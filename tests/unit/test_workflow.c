@@ -115,6 +115,58 @@ static void test_workflow_payment_refunded_on_signal(void)
         keel_testenv_destroy(env);
 }
 
+/* When the refund window's timer fires. */
+static int64_t refund_deadline(keel_testenv_t *env, const char *id)
+{
+        const json_t *h = keel_testenv_history(env, id), *ev;
+        size_t i;
+        json_array_foreach(h, i, ev)
+        {
+                if (!strcmp(json_string_value(json_object_get(ev, "type")),
+                            "keel.history.TimerStarted"))
+                        return json_integer_value(json_object_get(
+                            json_object_get(ev, "record"), "fire_at"));
+        }
+        return -1;
+}
+
+/* refundApproved at the very millisecond the 72-hour window ends: the
+ * order of the two in history decides, as the orchestrator orders a
+ * signal it reads in the batch in which the timer falls due before the
+ * timer. Recorded first, the refund wins; after the timer fired, the
+ * payment is fulfilled and the signal finds no open workflow. */
+static void test_workflow_signal_at_the_instant_the_window_ends(void)
+{
+        keel_testenv_t *env = env_new();
+        int64_t at;
+
+        keel_testenv_start(env, "order-a", "payment", json_object());
+        keel_testenv_start(env, "order-b", "payment", json_object());
+        keel_testenv_run_until(env, keel_testenv_now(env) + HOUR);
+        at = refund_deadline(env, "order-a");
+        CU_ASSERT_FATAL(at > 0);
+        CU_ASSERT_EQUAL(refund_deadline(env, "order-b"), at);
+
+        /* The clock at `at`, the timers due then not yet fired. */
+        CU_ASSERT_EQUAL(keel_testenv_run_before(env, at), KEEL_OK);
+        CU_ASSERT_EQUAL(keel_testenv_now(env), at);
+        CU_ASSERT_EQUAL(keel_testenv_signal(env, "order-a", "refundApproved",
+                                            json_pack("{ss}", "by", "bob")),
+                        KEEL_OK);
+        keel_testenv_run(env);
+        CU_ASSERT_STRING_EQUAL(result_status(env, "order-a"), "refunded");
+        CU_ASSERT_STRING_EQUAL(result_status(env, "order-b"), "completed");
+        /* order-b's window has closed: too late for it. */
+        CU_ASSERT_EQUAL(keel_testenv_signal(env, "order-b", "refundApproved",
+                                            json_pack("{ss}", "by", "bob")),
+                        KEEL_ERR_NOT_FOUND);
+        CU_ASSERT_EQUAL(keel_testenv_calls(env, "refundCard"), 1);
+        CU_ASSERT_EQUAL(keel_testenv_calls(env, "markFulfilled"), 1);
+        CU_ASSERT_EQUAL(count(env, "order-a", "TimerFired"), 0);
+        CU_ASSERT_EQUAL(count(env, "order-b", "TimerFired"), 1);
+        keel_testenv_destroy(env);
+}
+
 static void test_workflow_signal_before_wait_is_buffered(void)
 {
         keel_testenv_t *env = env_new();
@@ -496,6 +548,8 @@ static CU_TestInfo tests[] = {
      test_workflow_payment_completes_after_refund_window},
     {"test_workflow_payment_refunded_on_signal",
      test_workflow_payment_refunded_on_signal},
+    {"test_workflow_signal_at_the_instant_the_window_ends",
+     test_workflow_signal_at_the_instant_the_window_ends},
     {"test_workflow_signal_before_wait_is_buffered",
      test_workflow_signal_before_wait_is_buffered},
     {"test_workflow_compensates_when_reserving_fails",
