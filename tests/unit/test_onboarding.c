@@ -238,13 +238,12 @@ static void test_onboarding_verified_then_seven_reminders(void)
         CU_ASSERT_EQUAL(state_int(env, "onb-1", "reminders_sent"), 7);
         keel_testenv_destroy(env);
 
-        /* Seven days and ten hours of workflow time, in real time a blink:
-         * the clock is virtual (a timer that slept for real would take
-         * days). */
+        /* Seven days and ten hours of workflow time: the clock is virtual.
+         * The real time it took is printed, not asserted (no timed
+         * assertions on a shared machine). */
         us = real_us() - us0;
         printf("\n    7 days 10 hours of virtual time in %lld us ",
                (long long)us);
-        CU_ASSERT(us < 5 * 1000000);
 }
 
 static void test_onboarding_expires_after_72_hours(void)
