@@ -570,8 +570,9 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
                 json_t *rec = json_object_get(ev, "record");
                 json_object_set_new(rec, "epoch", json_integer(pp->epoch));
                 snprintf(
-                    key, sizeof(key), "%s/%lld",
+                    key, sizeof(key), "%s/%s/%lld",
                     json_string_value(json_object_get(rec, "workflow_id")),
+                    json_string_value(json_object_get(rec, "run_id")),
                     (long long)json_integer_value(json_object_get(rec, "seq")));
                 if ((rc = produce_record(
                          pp, KEEL_TOPIC_HISTORY, pp->p, key, strlen(key),

@@ -10,9 +10,10 @@
  * So on any broker, with or without transaction markers, every reader
  * sees the same history, exactly once.
  *
- * Record keys: events "<workflow ID>/<seq>", claims "!claim/<p>/<epoch>",
- * checkpoints "!checkpoint/<p>/<epoch>". keel.history is compacted: keys
- * are unique per event and claim, and per epoch for checkpoints, so
+ * Record keys: events "<workflow ID>/<run ID>/<seq>", claims
+ * "!claim/<p>/<epoch>", checkpoints "!checkpoint/<p>/<epoch>".
+ * keel.history is compacted: keys are unique per event (a reused workflow
+ * ID has a new run ID) and claim, and per epoch for checkpoints, so
  * compaction keeps every owner's last checkpoint, which still closes every
  * batch that owner completed. Workflow IDs may not start with '!'.
  */

@@ -590,16 +590,19 @@ static int emit_task(keel__machine_t *m, run_t *r, act_t *a, int64_t now,
                      keel__out_t *out)
 {
         const json_t *s = keel__ev_rec(a->sched);
-        char key[512];
+        /* A workflow ID has up to 1000 bytes, a run ID 36. */
+        char key[1200];
+        char keel_id[1200];
         json_t *t;
 
-        char keel_id[512];
-
-        snprintf(key, sizeof(key), "%s/%s", r->workflow_id, a->id);
+        /* The run's ID is in both: a workflow ID may be used again by a
+         * later run, whose activities are new side effects. */
+        snprintf(key, sizeof(key), "%s/%s/%s", r->workflow_id, r->run_id,
+                 a->id);
         /* DESIGN.md: records outside history carry the ID of the history
          * event that caused them, to drop duplicates of torn batches. */
-        snprintf(keel_id, sizeof(keel_id), "%s/%zu", r->workflow_id,
-                 json_array_size(r->events));
+        snprintf(keel_id, sizeof(keel_id), "%s/%s/%zu", r->workflow_id,
+                 r->run_id, json_array_size(r->events));
         t = json_pack(
             "{ss ss ss ss ss ss si ss sI sO? sO? sO? sO? so sI sI}",
             "workflow_id", r->workflow_id, "run_id", r->run_id, "activity_id",
@@ -632,11 +635,11 @@ static int emit_cancel(keel__machine_t *m, run_t *r, const act_t *a,
                        keel__out_t *out)
 {
         const json_t *s = keel__ev_rec(a->sched);
-        char keel_id[600];
+        char keel_id[1300];
         json_t *t;
 
-        snprintf(keel_id, sizeof(keel_id), "%s/%lld/%s", r->workflow_id,
-                 (long long)cause_seq, a->id);
+        snprintf(keel_id, sizeof(keel_id), "%s/%s/%lld/%s", r->workflow_id,
+                 r->run_id, (long long)cause_seq, a->id);
         t = json_pack("{ss ss ss ss si ss sI sI ss ss}", "record_type",
                       "keel.tasks.ActivityCancel", "workflow_id",
                       r->workflow_id, "run_id", r->run_id, "activity_id", a->id,

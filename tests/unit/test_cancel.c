@@ -281,7 +281,11 @@ static void test_cancel_reaches_running_activity(void)
         CU_ASSERT_STRING_EQUAL(sget(c, "task_queue"), "jobs");
         CU_ASSERT_EQUAL(iget(c, "ts"), T0 + 5000);
         /* caused by event 3 (started, scheduled, cancel requested) */
-        CU_ASSERT_STRING_EQUAL(sget(c, "keel_id"), "c1/3/1");
+        {
+                char kid[128];
+                snprintf(kid, sizeof(kid), "c1/%s/3/1", rid);
+                CU_ASSERT_STRING_EQUAL(sget(c, "keel_id"), kid);
+        }
         /* It is a keel.tasks.ActivityCancel on the wire. */
         CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.tasks.ActivityCancel", c,
                                                 &buf, &len, NULL, 0),
@@ -394,12 +398,14 @@ static void test_cancel_sent_when_run_closes(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(c);
         CU_ASSERT_STRING_EQUAL(sget(c, "task_queue"), "jobs");
         CU_ASSERT_STRING_EQUAL(sget(c, "reason"), "the workflow completed");
-        snprintf(kid, sizeof(kid), "c2/%lld/1", (long long)iget(done, "seq"));
+        snprintf(kid, sizeof(kid), "c2/%s/%lld/1", rid,
+                 (long long)iget(done, "seq"));
         CU_ASSERT_STRING_EQUAL(sget(c, "keel_id"), kid);
         c = cancel_for(&out, "2");
         CU_ASSERT_PTR_NOT_NULL_FATAL(c);
         CU_ASSERT_STRING_EQUAL(sget(c, "task_queue"), "mail");
-        snprintf(kid, sizeof(kid), "c2/%lld/2", (long long)iget(done, "seq"));
+        snprintf(kid, sizeof(kid), "c2/%s/%lld/2", rid,
+                 (long long)iget(done, "seq"));
         CU_ASSERT_STRING_EQUAL(sget(c, "keel_id"), kid);
         /* A closed run's attempts should all stop. */
         CU_ASSERT_EQUAL(keel__machine_activity_cancelled(m, "c2", rid, "1", 1),

@@ -8,7 +8,9 @@
  * Activities are delivered at least once: a retry, or a worker that died
  * after the side effect but before its result was recorded, runs the same
  * activity again, so side effects should be made idempotent with
- * keel_activity_idempotency_key(), which is the same on every attempt.
+ * keel_activity_idempotency_key(), which is the same on every attempt:
+ * "<workflow ID>/<run ID>/<activity ID>" (a later run of the same workflow
+ * ID has keys of its own).
  * The same handlers run in workers (keel/worker.h) and in the test
  * environment (keel/testing.h).
  */
