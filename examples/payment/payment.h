@@ -21,6 +21,11 @@
 /* Register the "payment" workflow type. */
 int payment_register_workflow(keel_registry_t *reg);
 
+/* The next release, for tests of deploying it: "payment" with a patched
+ * fraud check (keel_patched) and "payment-saga" (compensations through
+ * keel_saga_*). */
+int payment_register_v3(keel_registry_t *reg);
+
 /* The activities, for workers and tests. opaque is the effect log
  * (effects.h) they record their side effects in, or NULL. */
 int payment_charge_card(keel_activity_ctx_t *ctx, const json_t *input,

@@ -96,3 +96,64 @@ int payment_register_workflow(keel_registry_t *reg)
 {
         return keel_workflow_register(reg, PAYMENT_WORKFLOW, payment);
 }
+
+/* ---- the next release (payment_v3_module.c) ---------------------------- */
+
+/* "payment" with a fraud check before the charge, behind a patch: runs
+ * already past that point (every recorded payment) keep the old path; new
+ * runs wait for the (simulated) check, a short durable timer, first. */
+static keel_err_t payment_fraud_checked(keel_wf_t *wf, const json_t *input,
+                                        json_t **result)
+{
+        if (keel_patched(wf, "fraud-check")) {
+                int rc = keel_sleep(wf, 50);
+                if (rc)
+                        return rc;
+        }
+        return payment(wf, input, result);
+}
+
+/* "payment-saga": the payment's steps with their compensations in a saga,
+ * then a wait for "shipped". A failure or a cancellation undoes what was
+ * done, the last step first. */
+static keel_err_t payment_saga(keel_wf_t *wf, const json_t *input,
+                               json_t **result)
+{
+        json_t *in = (json_t *)input;
+        keel_saga_t *saga = keel_saga_new(wf);
+        keel_activity_options_t opts = default_opts;
+        int rc;
+
+        rc = keel_activity(wf, "chargeCard", json_incref(in), &opts, NULL);
+        if (rc)
+                return rc == KEEL_ERR_CANCELLED
+                           ? rc
+                           : keel_fail(wf, "ChargeFailed",
+                                       keel_wf_failure(wf)->message, NULL);
+        keel_saga_add(saga, "refundCard", json_incref(in), &opts);
+        rc =
+            keel_activity(wf, "reserveInventory", json_incref(in), &opts, NULL);
+        if (rc == KEEL_OK) {
+                keel_saga_add(saga, "releaseInventory", json_incref(in), &opts);
+                stage(wf, "awaiting_shipment", 0);
+                rc = keel_wait_signal(wf, "shipped", -1, NULL);
+        }
+        if (rc == KEEL_OK) {
+                *result = done("shipped");
+                return KEEL_OK;
+        }
+        stage(wf, "compensating", 0);
+        keel_saga_compensate(saga, 0);
+        if (rc == KEEL_ERR_CANCELLED)
+                return rc;
+        return keel_fail(wf, "InventoryUnavailable",
+                         keel_wf_failure(wf)->message, NULL);
+}
+
+int payment_register_v3(keel_registry_t *reg)
+{
+        int rc = keel_workflow_register(reg, PAYMENT_WORKFLOW,
+                                        payment_fraud_checked);
+        return rc ? rc
+                  : keel_workflow_register(reg, "payment-saga", payment_saga);
+}
