@@ -14,11 +14,27 @@ static const char usage[] =
     "       keel config check [OPTIONS]  validate, print nothing on "
     "success\n" KEEL_APP_COMMON_HELP;
 
+/* Keys whose values are secrets: shown as set, never printed. */
+static int secret(const char *key)
+{
+        static const char *const words[] = {
+            "password",           "secret", "token", "key.pem",
+            "oauthbearer.config", "jaas"};
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+                if (strstr(key, words[i]))
+                        return 1;
+        return 0;
+}
+
 static void show(const char *key, const char *value, const char *origin,
                  void *opaque)
 {
         (void)opaque;
-        printf("%s = %s    # %s\n", key, value, origin);
+        if (secret(key) && *value)
+                printf("%s = ********    # %s (secret, not shown)\n", key,
+                       origin);
+        else
+                printf("%s = %s    # %s\n", key, value, origin);
 }
 
 int keel_cli_config(int argc, char **argv)
