@@ -422,6 +422,9 @@ static const char *id_problem(const char *id)
                 if (strcmp(copy, id))
                         return "a workflow ID must be UTF-8";
         }
+        for (const unsigned char *u = (const unsigned char *)id; *u; u++)
+                if (*u < 0x20 || *u == 0x7f)
+                        return "a workflow ID may not hold control characters";
         return NULL;
 }
 

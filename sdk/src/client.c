@@ -726,6 +726,24 @@ static int check_text(const char *s, const char *what, size_t max,
         return KEEL_OK;
 }
 
+/* A name or ID: text as above, without control characters (they would
+ * break log lines and tables). */
+static int check_name(const char *s, const char *what, size_t max, char *errstr,
+                      size_t errsize)
+{
+        int rc = check_text(s, what, max, 0, errstr, errsize);
+        if (rc)
+                return rc;
+        for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+                if (*u < 0x20 || *u == 0x7f)
+                        return keel__fail(
+                            errstr, errsize, KEEL_ERR_INVALID_ARG,
+                            "%s holds a control character "
+                            "(byte 0x%02x at %zu)",
+                            what, *u, (size_t)(u - (const unsigned char *)s));
+        return KEEL_OK;
+}
+
 /* JSON text of v (NULL: "null") in *out, freed by the caller. */
 static int json_text(const json_t *v, const char *what, char **out,
                      char *errstr, size_t errsize)
@@ -771,8 +789,8 @@ static int command_init(command_t *cmd, cmd_kind_t kind, const char *verb,
         cmd->workflow_id = workflow_id;
         cmd->run_id = run_id;
         cmd->wait_ms = wait_ms;
-        if ((rc = check_text(workflow_id, "the workflow ID",
-                             KEEL_WORKFLOW_ID_MAX, 0, errstr, errsize)))
+        if ((rc = check_name(workflow_id, "the workflow ID",
+                             KEEL_WORKFLOW_ID_MAX, errstr, errsize)))
                 return rc;
         if (workflow_id[0] == '!')
                 return keel__fail(
@@ -873,16 +891,16 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
         reuse_policy = opts->id_reuse_policy ? opts->id_reuse_policy : reuse[0];
         conflict_policy =
             opts->id_conflict_policy ? opts->id_conflict_policy : conflict[0];
-        if ((rc = check_text(workflow_type, "the workflow type", NAME_MAX_BYTES,
-                             0, errstr, errstr_size)) ||
+        if ((rc = check_name(workflow_type, "the workflow type", NAME_MAX_BYTES,
+                             errstr, errstr_size)) ||
             (rc = check_symbol(reuse_policy, "the ID reuse policy", reuse,
                                errstr, errstr_size)) ||
             (rc = check_symbol(conflict_policy, "the ID conflict policy",
                                conflict, errstr, errstr_size)))
                 goto out;
         if (opts->signal_name &&
-            (rc = check_text(opts->signal_name, "the signal name",
-                             NAME_MAX_BYTES, 0, errstr, errstr_size)))
+            (rc = check_name(opts->signal_name, "the signal name",
+                             NAME_MAX_BYTES, errstr, errstr_size)))
                 goto out;
         if (!opts->signal_name && opts->signal_payload) {
                 rc = keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
@@ -941,8 +959,8 @@ int keel_client_signal(keel_client_t *c, const char *workflow_id,
         rc = command_init(&cmd, CMD_SIGNAL, "signal", workflow_id, run_id, NULL,
                           wait_ms, &rec, errstr, errstr_size);
         if (!rc)
-                rc = check_text(signal_name, "the signal name", NAME_MAX_BYTES,
-                                0, errstr, errstr_size);
+                rc = check_name(signal_name, "the signal name", NAME_MAX_BYTES,
+                                errstr, errstr_size);
         if (!rc)
                 rc = put_json(rec, "payload", payload, "the signal payload",
                               errstr, errstr_size);

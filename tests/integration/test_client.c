@@ -780,6 +780,16 @@ static void test_client_invalid_args_send_nothing(void)
                                   sizeof(err)));
         INVALID(keel_client_start(c, "bad\xff", "t", NULL, NULL, NULL, err,
                                   sizeof(err)));
+        /* Control characters would break log lines and tables. */
+        INVALID(keel_client_start(c, "line\nbreak", "t", NULL, NULL, NULL, err,
+                                  sizeof(err)));
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "control character"));
+        INVALID(keel_client_start(c, "tab\there", "t", NULL, NULL, NULL, err,
+                                  sizeof(err)));
+        INVALID(keel_client_start(c, id, "ty\x7fpe", NULL, NULL, NULL, err,
+                                  sizeof(err)));
+        INVALID(keel_client_signal(c, id, NULL, "sig\r", NULL, 0, err,
+                                   sizeof(err)));
         INVALID(
             keel_client_signal(c, "", NULL, "s", NULL, 0, err, sizeof(err)));
 
