@@ -47,6 +47,7 @@ static const struct {
     {"workflows", T_STRING, "", NULL, 0, 0},
     {"batch.max.commands", T_INT, "500", NULL, 1, 100000},
     {"batch.max.ms", T_INT, "5", NULL, 0, 10000},
+    {"lifecycle.topic", T_STRING, "", NULL, 0, 0},
     /* workers */
     {"worker.concurrency", T_INT, "8", NULL, 1, 4096},
     {"worker.grace.ms", T_INT, "30000", NULL, 0, 3600000},
@@ -225,8 +226,18 @@ int keel_config_load_file(keel_config_t *cfg, const char *path, char *errstr,
                 return KEEL_ERR_IO;
         }
         while (fgets(line, sizeof(line), f)) {
-                char *s = trim(line), *eq;
+                char *s, *eq;
                 lineno++;
+                if (!strchr(line, '\n') && !feof(f)) {
+                        /* Never read the rest as a line of its own, and
+                         * never quote it: it may be a secret. */
+                        rc = fail(errstr, errstr_size,
+                                  "file %s:%d: the line is longer than %zu "
+                                  "bytes",
+                                  path, lineno, sizeof(line) - 1);
+                        break;
+                }
+                s = trim(line);
                 if (!*s || *s == '#')
                         continue;
                 eq = strchr(s, '=');

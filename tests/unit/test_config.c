@@ -144,7 +144,32 @@ static void test_config_kafka_properties_go_to_their_kind(void)
         keel_config_destroy(cfg);
 }
 
+/* A config line too long for the reader is an error naming its line; its
+ * tail is never read as a line of its own, nor quoted (a secret). */
+static void test_config_long_line_is_refused(void)
+{
+        char path[] = "/tmp/keel-config-XXXXXX", err[512] = "";
+        keel_config_t *cfg = keel_config_new();
+        int fd = mkstemp(path);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fputs("kafka.sasl.password = ", f);
+        for (int i = 0; i < 4073; i++)
+                fputc('p', f);
+        fputs("cluster.name=injected\n", f);
+        fclose(f);
+        CU_ASSERT_EQUAL(keel_config_load_file(cfg, path, err, sizeof(err)),
+                        KEEL_ERR_CONFIG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, ":1:"));
+        CU_ASSERT_PTR_NULL(strstr(err, "pppp"));
+        CU_ASSERT_STRING_EQUAL(keel_config_get(cfg, "cluster.name"), "keel");
+        unlink(path);
+        keel_config_destroy(cfg);
+}
+
 static CU_TestInfo tests[] = {
+    {"test_config_long_line_is_refused", test_config_long_line_is_refused},
     {"test_config_kafka_properties_go_to_their_kind",
      test_config_kafka_properties_go_to_their_kind},
     {"test_config_defaults", test_config_defaults},
