@@ -50,6 +50,8 @@ typedef struct orch_pp_s {
         int64_t inbox_next; /* next inbox offset to process */
         int64_t last_inbox; /* last processed, for the checkpoint; -1 */
         keel__out_t out;
+        json_t *emit_topics;  /* topics workflows emitted to whose metadata
+                                 the producer has fetched */
         atomic_int dr_failed; /* a delivery failed in this transaction */
         int fenced;           /* another owner's producer fenced ours */
         char txn_id[256];

@@ -5,9 +5,10 @@
  * claim comes back, so whatever the previous owner committed meanwhile is
  * applied first. Each batch then is one Kafka transaction on the
  * processor's own transactional producer: the history events, the tasks,
- * any dead letters and, last, the Checkpoint with the inbox offset. Any
- * failure inside a transaction aborts it and the caller reopens the
- * processor, so its memory is always what the log says.
+ * the records workflows emit to other topics, any dead letters and, last,
+ * the Checkpoint with the inbox offset. Any failure inside a transaction
+ * aborts it and the caller reopens the processor, so its memory is always
+ * what the log says.
  */
 #include "orch.h"
 
@@ -15,6 +16,7 @@
 #include "history_int.h"
 #include "keel/codec.h"
 #include "keel/log.h"
+#include "keel/partition.h"
 #include "keel/topics.h"
 
 #include <stdio.h>
@@ -60,6 +62,22 @@ static int kerr(orch_pp_t *pp, const char *what, rd_kafka_error_t *e)
         return KEEL_ERR_KAFKA;
 }
 
+/* Fetch the metadata of topic (with all: of every topic) into rk, which
+ * also makes it know topic. KEEL_OK or KEEL_ERR_KAFKA. */
+static int learn_topics(rd_kafka_t *rk, const char *topic, int all, int timeout)
+{
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__FAIL;
+        if (rkt)
+                e = rd_kafka_metadata(rk, all, all ? NULL : rkt, &md, timeout);
+        if (!e)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        return e ? KEEL_ERR_KAFKA : KEEL_OK;
+}
+
 static rd_kafka_t *new_producer(orch_pp_t *pp, char *err, size_t errsize)
 {
         rd_kafka_conf_t *conf =
@@ -85,30 +103,37 @@ static rd_kafka_t *new_producer(orch_pp_t *pp, char *err, size_t errsize)
         }
         /* Learn keel's topics now: a producer otherwise looks up a new
          * topic only at its next periodic scan, up to a second later. */
-        {
-                const struct rd_kafka_metadata *md;
-                rd_kafka_topic_t *h =
-                    rd_kafka_topic_new(rk, KEEL_TOPIC_HISTORY, NULL);
-                if (!rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms(pp)))
-                        rd_kafka_metadata_destroy(md);
-                if (h)
-                        rd_kafka_topic_destroy(h);
-        }
+        learn_topics(rk, KEEL_TOPIC_HISTORY, 1, timeout_ms(pp));
         return rk;
 }
 
-/* Produce value (malloc'd; freed here or by librdkafka) to topic/part. */
+/* Produce value (malloc'd; freed here or by librdkafka) to topic/part
+ * with the header keel-id, then `headers` ([{"name","value"}], may be
+ * NULL). key may be NULL. */
 static int produce(orch_pp_t *pp, const char *topic, int32_t part,
                    const void *key, size_t keylen, unsigned char *value,
-                   size_t len, const char *keel_id)
+                   size_t len, const char *keel_id, const json_t *headers)
 {
+        rd_kafka_headers_t *hdrs =
+            rd_kafka_headers_new(1 + json_array_size(headers));
+        size_t i;
+        const json_t *h;
+
+        rd_kafka_header_add(hdrs, "keel-id", -1, keel_id, -1);
+        json_array_foreach(headers, i, h)
+        {
+                rd_kafka_header_add(
+                    hdrs, json_string_value(json_object_get(h, "name")), -1,
+                    json_string_value(json_object_get(h, "value")), -1);
+        }
         for (int tries = 0;; tries++) {
+                /* On success librdkafka owns hdrs and value. */
                 rd_kafka_resp_err_t e = rd_kafka_producev(
                     pp->producer, RD_KAFKA_V_TOPIC(topic),
                     RD_KAFKA_V_PARTITION(part), RD_KAFKA_V_KEY(key, keylen),
                     RD_KAFKA_V_VALUE(value, len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                    RD_KAFKA_V_HEADER("keel-id", keel_id, -1), RD_KAFKA_V_END);
+                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
                 if (!e)
                         return KEEL_OK;
                 if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tries < 1000) {
@@ -119,14 +144,18 @@ static int produce(orch_pp_t *pp, const char *topic, int32_t part,
                          "partition=%d msg=\"produce failed\" topic=%s "
                          "error=\"%s\"",
                          pp->p, topic, rd_kafka_err2str(e));
+                rd_kafka_headers_destroy(hdrs);
                 free(value);
                 return KEEL_ERR_KAFKA;
         }
 }
 
-static int produce_record(orch_pp_t *pp, const char *topic, int32_t part,
-                          const void *key, size_t keylen, const char *type,
-                          const json_t *rec, const char *keel_id)
+/* Encode rec as a `type` record and produce it, with headers as for
+ * produce(). */
+static int produce_record_h(orch_pp_t *pp, const char *topic, int32_t part,
+                            const void *key, size_t keylen, const char *type,
+                            const json_t *rec, const char *keel_id,
+                            const json_t *headers)
 {
         unsigned char *buf;
         size_t len;
@@ -139,8 +168,20 @@ static int produce_record(orch_pp_t *pp, const char *topic, int32_t part,
                          pp->p, type, keel_err_name(rc), err);
                 return rc;
         }
-        return produce(pp, topic, part, key, keylen, buf, len, keel_id);
+        return produce(pp, topic, part, key, keylen, buf, len, keel_id,
+                       headers);
 }
+
+static int produce_record(orch_pp_t *pp, const char *topic, int32_t part,
+                          const void *key, size_t keylen, const char *type,
+                          const json_t *rec, const char *keel_id)
+{
+        return produce_record_h(pp, topic, part, key, keylen, type, rec,
+                                keel_id, NULL);
+}
+
+static int topic_target(orch_pp_t *pp, const char *topic, int32_t *parts,
+                        char *why, size_t whysize);
 
 /* A record keel cannot process goes to keel.dlq with the reason. */
 static int dead_letter(orch_pp_t *pp, const rd_kafka_message_t *msg,
@@ -354,8 +395,10 @@ static int claim(orch_pp_t *pp, int64_t epoch)
 static orch_pp_t *pp_new(orch_t *o, int32_t p)
 {
         orch_pp_t *pp = calloc(1, sizeof(*pp));
+        const char *lifecycle = keel_config_get(o->cfg, "lifecycle.topic");
         rd_kafka_error_t *e;
         char err[512], host[128] = "";
+        int32_t parts;
 
         if (!pp)
                 return NULL;
@@ -367,7 +410,8 @@ static orch_pp_t *pp_new(orch_t *o, int32_t p)
                  keel_config_get(o->cfg, "cluster.name"), p);
         snprintf(pp->owner, sizeof(pp->owner), "%s@%s:%d:%lld", pp->txn_id,
                  host, (int)getpid(), (long long)orch_now_ms());
-        if (keel__out_init(&pp->out) || !(pp->m = keel__machine_new(o->reg))) {
+        if (keel__out_init(&pp->out) || !(pp->m = keel__machine_new(o->reg)) ||
+            !(pp->emit_topics = json_object())) {
                 orch_pp_close(pp);
                 return NULL;
         }
@@ -380,6 +424,17 @@ static orch_pp_t *pp_new(orch_t *o, int32_t p)
         /* On real Kafka this fences the previous owner's producer. */
         if ((e = rd_kafka_init_transactions(pp->producer, timeout_ms(pp)))) {
                 kerr(pp, "init_transactions", e);
+                orch_pp_close(pp);
+                return NULL;
+        }
+        /* A lifecycle stream that is configured must be there: its records
+         * would all go to keel.dlq otherwise. */
+        if (*lifecycle &&
+            topic_target(pp, lifecycle, &parts, err, sizeof(err))) {
+                keel_log(KEEL_LOG_ERROR, "orchestrator",
+                         "partition=%d msg=\"lifecycle.topic is not there; "
+                         "create it\" topic=%s error=\"%s\"",
+                         p, lifecycle, err);
                 orch_pp_close(pp);
                 return NULL;
         }
@@ -504,6 +559,7 @@ void orch_pp_close(orch_pp_t *pp)
                 rd_kafka_destroy(pp->producer);
         keel__machine_destroy(pp->m);
         keel__out_destroy(&pp->out);
+        json_decref(pp->emit_topics);
         free(pp);
 }
 
@@ -558,8 +614,213 @@ static int apply_message(orch_pp_t *pp, const rd_kafka_message_t *msg,
         return drain_rejects(pp, msg, now);
 }
 
+/* ---- records for topics other than keel's ------------------------------ */
+
+/*
+ * Where records for topic can go: KEEL_OK with *parts, its partition
+ * count, once the producer knows it; KEEL_ERR_NOT_FOUND (why says why)
+ * when the cluster says the topic does not exist or may not be written;
+ * KEEL_ERR_KAFKA when it could not say (the transaction fails and is
+ * tried again).
+ */
+static int topic_target(orch_pp_t *pp, const char *topic, int32_t *parts,
+                        char *why, size_t whysize)
+{
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TRANSPORT;
+
+        if ((*parts = orch_topic_partitions(pp->o, topic)) > 0) {
+                if (json_object_get(pp->emit_topics, topic))
+                        return KEEL_OK;
+                /* As for keel's topics (new_producer()): a record would
+                 * otherwise wait up to a second for the producer to look
+                 * the topic up. */
+                if (learn_topics(pp->producer, topic, 0, timeout_ms(pp)))
+                        return KEEL_ERR_KAFKA;
+                json_object_set_new(pp->emit_topics, topic, json_true());
+                return KEEL_OK;
+        }
+        /* Why not? The consumer asks without creating topics, whatever
+         * the broker's auto.create.topics.enable: a topic's partitions and
+         * settings are its owner's to choose. */
+        rkt = rd_kafka_topic_new(pp->o->consumer, topic, NULL);
+        if (rkt &&
+            !rd_kafka_metadata(pp->o->consumer, 0, rkt, &md, timeout_ms(pp))) {
+                e = md->topic_cnt == 1 ? md->topics[0].err
+                                       : RD_KAFKA_RESP_ERR__TRANSPORT;
+                rd_kafka_metadata_destroy(md);
+        }
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
+        if (e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+            e != RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED &&
+            e != RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION)
+                return KEEL_ERR_KAFKA;
+        snprintf(why, whysize, "topic %s: %s", topic, rd_kafka_err2str(e));
+        return KEEL_ERR_NOT_FOUND;
+}
+
+/* A record that cannot go to topic goes to keel.dlq in the same
+ * transaction, with its key (may be NULL), value (len bytes) and headers,
+ * keyed by its key (its keel-id when it has none), beside its workflow. */
+static int undeliverable(orch_pp_t *pp, const char *topic, int32_t part,
+                         const char *key, const void *value, size_t len,
+                         const char *keel_id, const json_t *headers,
+                         const char *why, int64_t now)
+{
+        int32_t parts = orch_topic_partitions(pp->o, KEEL_TOPIC_DLQ);
+        char reason[1600];
+        json_t *rec;
+        int rc;
+
+        snprintf(reason, sizeof(reason),
+                 "the record with keel-id %s cannot be produced: %s", keel_id,
+                 why);
+        keel_log(KEEL_LOG_WARN, "orchestrator",
+                 "partition=%d msg=\"record dead-lettered\" keel_id=%s "
+                 "topic=%s reason=\"%s\"",
+                 pp->p, keel_id, topic, why);
+        rec = keel_codec_dead_letter(
+            topic, part, -1, key, key ? strlen(key) : 0, value, len,
+            "KEEL_ERR_NOT_FOUND", reason, "orchestrator", now);
+        if (!rec)
+                return KEEL_ERR_NOMEM;
+        rc = produce_record_h(pp, KEEL_TOPIC_DLQ, parts > 0 ? pp->p % parts : 0,
+                              key ? key : keel_id, strlen(key ? key : keel_id),
+                              "keel.dlq.DeadLetter", rec, keel_id, headers);
+        json_decref(rec);
+        atomic_fetch_add(&pp->o->metrics.dlq, 1);
+        return rc;
+}
+
+/* Produce a record a workflow emitted (keel__out_t emits): its value is
+ * the JSON text as is, its partition murmur2 of the key as Kafka's Java
+ * client picks it (of the keel-id without a key, so that a record
+ * produced again after an aborted transaction lands where the first try
+ * did) or the one the workflow asked for. */
+static int write_emit(orch_pp_t *pp, const json_t *em, int64_t now)
+{
+        const char *topic = json_string_value(json_object_get(em, "topic"));
+        const char *key = json_string_value(json_object_get(em, "key"));
+        const char *value = json_string_value(json_object_get(em, "value"));
+        const char *keel_id = json_string_value(json_object_get(em, "keel_id"));
+        const json_t *headers = json_object_get(em, "headers");
+        const json_t *want = json_object_get(em, "partition");
+        int32_t parts, part = -1;
+        char why[512];
+        char *copy;
+        int rc = topic_target(pp, topic, &parts, why, sizeof(why));
+
+        if (!rc && json_is_integer(want)) {
+                part = (int32_t)json_integer_value(want);
+                if (part < 0 || part >= parts) {
+                        snprintf(why, sizeof(why),
+                                 "topic %s has no partition %d (it has %d)",
+                                 topic, (int)part, (int)parts);
+                        rc = KEEL_ERR_NOT_FOUND;
+                }
+        } else if (!rc) {
+                part = key ? keel_partition_of(key, strlen(key), parts)
+                           : keel_partition_of(keel_id, strlen(keel_id), parts);
+        }
+        if (rc == KEEL_ERR_NOT_FOUND)
+                return undeliverable(pp, topic, part, key, value, strlen(value),
+                                     keel_id, headers, why, now);
+        if (rc)
+                return rc;
+        if (!(copy = strdup(value)))
+                return KEEL_ERR_NOMEM;
+        return produce(pp, topic, part, key, key ? strlen(key) : 0,
+                       (unsigned char *)copy, strlen(copy), keel_id, headers);
+}
+
+/* ---- the lifecycle stream ----------------------------------------------- */
+
+/* The keel.lifecycle.WorkflowStatusChanged record (new reference) of a
+ * status change (keel__out_t statuses), or NULL if out of memory. */
+static json_t *lifecycle_record(const json_t *st)
+{
+        static const char *const fields[][2] = {
+            {"RUNNING", "input"},      {"COMPLETED", "result"},
+            {"FAILED", "failure"},     {"TERMINATED", "reason"},
+            {"TERMINATED", "details"}, {"CANCELLED", "details"},
+        };
+        const json_t *rec = keel__ev_rec(json_object_get(st, "event"));
+        const char *status = json_string_value(json_object_get(st, "status"));
+        json_t *l = json_pack(
+            "{sO sO sO sO sO ss sn sn sn sn sn}", "workflow_id",
+            json_object_get(rec, "workflow_id"), "run_id",
+            json_object_get(rec, "run_id"), "seq", json_object_get(rec, "seq"),
+            "ts", json_object_get(rec, "ts"), "workflow_type",
+            json_object_get(st, "workflow_type"), "status", status, "input",
+            "result", "failure", "reason", "details");
+        for (size_t k = 0; l && k < sizeof(fields) / sizeof(fields[0]); k++) {
+                const json_t *v = json_object_get(rec, fields[k][1]);
+                if (!strcmp(status, fields[k][0]) && v)
+                        json_object_set(l, fields[k][1], (json_t *)v);
+        }
+        return l;
+}
+
+/* Publish the batch's status changes to lifecycle.topic, if set: keyed by
+ * workflow ID, on murmur2's partition of it, with the keel-id of the
+ * event. A topic that is not there sends them to keel.dlq, as for emitted
+ * records. */
+static int write_lifecycle(orch_pp_t *pp, const char *topic, int64_t now)
+{
+        size_t i;
+        const json_t *st;
+        int32_t parts;
+        char why[512];
+        int target = topic_target(pp, topic, &parts, why, sizeof(why)), rc;
+
+        if (target && target != KEEL_ERR_NOT_FOUND)
+                return target;
+        json_array_foreach(pp->out.statuses, i, st)
+        {
+                json_t *l = lifecycle_record(st);
+                const char *wid =
+                    json_string_value(json_object_get(l, "workflow_id"));
+                unsigned char *buf;
+                size_t len;
+                char keel_id[1200], err[256];
+                int32_t part;
+
+                if (!l)
+                        return KEEL_ERR_NOMEM;
+                snprintf(
+                    keel_id, sizeof(keel_id), "%s/%s/%lld", wid,
+                    json_string_value(json_object_get(l, "run_id")),
+                    (long long)json_integer_value(json_object_get(l, "seq")));
+                part = target ? -1 : keel_partition_of(wid, strlen(wid), parts);
+                if (keel_codec_encode("keel.lifecycle.WorkflowStatusChanged", l,
+                                      &buf, &len, err, sizeof(err))) {
+                        keel_log(KEEL_LOG_ERROR, "orchestrator",
+                                 "partition=%d msg=\"cannot encode\" "
+                                 "keel_id=%s detail=\"%s\"",
+                                 pp->p, keel_id, err);
+                        json_decref(l);
+                        return KEEL_ERR_SCHEMA;
+                }
+                json_decref(l);
+                if (target) {
+                        rc = undeliverable(pp, topic, part, wid, buf, len,
+                                           keel_id, NULL, why, now);
+                        free(buf);
+                } else {
+                        rc = produce(pp, topic, part, wid, strlen(wid), buf,
+                                     len, keel_id, NULL);
+                }
+                if (rc)
+                        return rc;
+        }
+        return KEEL_OK;
+}
+
 static int write_outputs(orch_pp_t *pp, int64_t now)
 {
+        const char *lifecycle = keel_config_get(pp->o->cfg, "lifecycle.topic");
         size_t i;
         json_t *ev, *t;
         char key[1100];
@@ -612,6 +873,32 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
                          ttype ? ttype : "keel.tasks.ActivityTask", t,
                          json_string_value(json_object_get(t, "keel_id")))))
                         return rc;
+        }
+        json_array_foreach(pp->out.emits, i, t)
+        {
+                if ((rc = write_emit(pp, t, now)))
+                        return rc;
+        }
+        lifecycle = lifecycle && *lifecycle && json_array_size(pp->out.statuses)
+                        ? lifecycle
+                        : NULL;
+        if (lifecycle && (rc = write_lifecycle(pp, lifecycle, now)))
+                return rc;
+        /* The checkpoint is what makes a batch count on a broker without
+         * transaction markers (the dev broker), but only history[p] keeps
+         * it in order with the batch's events: emitted and lifecycle
+         * records on other topics are delivered first, or a crash could
+         * leave a counted batch whose records never arrive. A lost task is
+         * sent again when its activity times out; those would be lost. */
+        if (json_array_size(pp->out.emits) || lifecycle) {
+                if (rd_kafka_flush(pp->producer, timeout_ms(pp)) ||
+                    atomic_load(&pp->dr_failed)) {
+                        keel_log(KEEL_LOG_ERROR, "orchestrator",
+                                 "partition=%d msg=\"records for other "
+                                 "topics not delivered\"",
+                                 pp->p);
+                        return KEEL_ERR_KAFKA;
+                }
         }
         /* One key per epoch: compaction keeps each owner's last checkpoint,
          * which closes every batch that owner completed. */

@@ -102,7 +102,10 @@ int keel__out_init(keel__out_t *out)
         out->history = json_array();
         out->tasks = json_array();
         out->rejects = json_array();
-        if (!out->history || !out->tasks || !out->rejects) {
+        out->emits = json_array();
+        out->statuses = json_array();
+        if (!out->history || !out->tasks || !out->rejects || !out->emits ||
+            !out->statuses) {
                 keel__out_destroy(out);
                 return KEEL_ERR_NOMEM;
         }
@@ -114,6 +117,8 @@ void keel__out_reset(keel__out_t *out)
         json_array_clear(out->history);
         json_array_clear(out->tasks);
         json_array_clear(out->rejects);
+        json_array_clear(out->emits);
+        json_array_clear(out->statuses);
 }
 
 void keel__out_destroy(keel__out_t *out)
@@ -121,7 +126,10 @@ void keel__out_destroy(keel__out_t *out)
         json_decref(out->history);
         json_decref(out->tasks);
         json_decref(out->rejects);
-        out->history = out->tasks = out->rejects = NULL;
+        json_decref(out->emits);
+        json_decref(out->statuses);
+        out->history = out->tasks = out->rejects = out->emits = NULL;
+        out->statuses = NULL;
 }
 
 /* ---- runs -------------------------------------------------------------- */
@@ -554,6 +562,31 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
 static int cancel_on_close(keel__machine_t *m, run_t *r, const json_t *ev,
                            int64_t now, keel__out_t *out);
 
+/* If ev (new, not applied yet) starts or closes r, say so in
+ * out->statuses, for the lifecycle stream. */
+static int note_status(const run_t *r, json_t *ev, keel__out_t *out)
+{
+        static const char *const changes[][2] = {
+            {"WorkflowStarted", "RUNNING"},
+            {"WorkflowCompleted", "COMPLETED"},
+            {"WorkflowFailed", "FAILED"},
+            {"WorkflowCancelled", "CANCELLED"},
+            {"WorkflowTerminated", "TERMINATED"},
+            {"WorkflowContinuedAsNew", "CONTINUED_AS_NEW"},
+        };
+        const char *type = keel__ev_type(ev);
+        for (size_t k = 0; k < sizeof(changes) / sizeof(changes[0]); k++) {
+                json_t *st;
+                if (!is(type, changes[k][0]))
+                        continue;
+                st = json_pack("{ss ss sO}", "workflow_type", r->type, "status",
+                               changes[k][1], "event", ev);
+                if (!st || json_array_append_new(out->statuses, st))
+                        return KEEL_ERR_NOMEM;
+        }
+        return KEEL_OK;
+}
+
 /* A new event of `type` for r, stamped and applied; rec stolen. Also
  * appended to out->history. */
 static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
@@ -578,7 +611,8 @@ static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
                 return KEEL_ERR_NOMEM;
         }
         m->st.events++;
-        if ((rc = cancel_on_close(m, r, ev, now, out))) {
+        if ((rc = cancel_on_close(m, r, ev, now, out)) ||
+            (rc = note_status(r, ev, out))) {
                 json_decref(ev);
                 return rc;
         }
@@ -725,6 +759,31 @@ static int cancel_on_close(keel__machine_t *m, run_t *r, const json_t *ev,
         return KEEL_OK;
 }
 
+/* The record a new RecordEmitted event ev (applied, so its seq is the
+ * run's last) sends to its topic. Only events the workflow code issues
+ * now come here, never restored ones: a replay emits nothing again. */
+static int emit_record(keel__machine_t *m, run_t *r, const json_t *ev,
+                       keel__out_t *out)
+{
+        const json_t *s = keel__ev_rec(ev);
+        int64_t seq = rint_(s, "seq");
+        char keel_id[1200];
+        json_t *e;
+
+        snprintf(keel_id, sizeof(keel_id), "%s/%s/%lld", r->workflow_id,
+                 r->run_id, (long long)seq);
+        e = json_pack("{ss ss sI ss sO? ss sO? sO? ss}", "workflow_id",
+                      r->workflow_id, "run_id", r->run_id, "seq",
+                      (json_int_t)seq, "topic", rstr(s, "topic"), "key",
+                      json_object_get(s, "key"), "value", rstr(s, "value"),
+                      "partition", json_object_get(s, "partition"), "headers",
+                      json_object_get(s, "headers"), "keel_id", keel_id);
+        if (!e || json_array_append_new(out->emits, e))
+                return KEEL_ERR_NOMEM;
+        m->st.emitted++;
+        return KEEL_OK;
+}
+
 static int reject(keel__machine_t *m, keel__out_t *out, const char *command,
                   const json_t *rec, int err, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -782,7 +841,7 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
                 json_incref(ev);
                 if (json_array_append(out->history, ev) ||
                     cancel_on_close(m, r, ev, now, out) ||
-                    (rc = apply(m, r, ev))) {
+                    note_status(r, ev, out) || (rc = apply(m, r, ev))) {
                         json_decref(ev);
                         json_decref(act.new_events);
                         return KEEL_ERR_NOMEM;
@@ -795,6 +854,10 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
                                 json_decref(act.new_events);
                                 return rc;
                         }
+                } else if (is(type, "RecordEmitted") &&
+                           (rc = emit_record(m, r, ev, out))) {
+                        json_decref(act.new_events);
+                        return rc;
                 }
         }
         json_decref(act.new_events);

@@ -2,7 +2,8 @@
  * machine_int.h: the workflows of one partition as a state machine, with
  * no Kafka in it. Inbox commands and the passing of time go in; history
  * events to append, records for task topics (activity tasks and their
- * cancellations) and refused commands come out.
+ * cancellations), records workflows emit to other topics and refused
+ * commands come out.
  * The orchestrator wraps it in Kafka transactions; the test environment
  * drives it with fake activities and a virtual clock; restore feeds it the
  * recorded history back.
@@ -19,12 +20,22 @@
 #include <stdint.h>
 
 typedef struct keel__out_s {
-        json_t *history; /* events {"type","record"}, in the order to write */
-        json_t *tasks;   /* records for keel.tasks.<task_queue>: ActivityTask,
-                            or ActivityCancel when "record_type" says so;
-                            "keel_id" is the record's unique ID */
-        json_t *rejects; /* {"workflow_id","command_id","command","error",
-                            "reason"}: commands refused */
+        json_t *history;  /* events {"type","record"}, in the order to write */
+        json_t *tasks;    /* records for keel.tasks.<task_queue>: ActivityTask,
+                             or ActivityCancel when "record_type" says so;
+                             "keel_id" is the record's unique ID */
+        json_t *rejects;  /* {"workflow_id","command_id","command","error",
+                             "reason"}: commands refused */
+        json_t *emits;    /* records workflows emitted (keel_emit()), one per
+                             new RecordEmitted event: {"workflow_id","run_id",
+                             "seq","topic","key" (string or null),"value"
+                             (JSON text),"partition" (int or null),"headers"
+                             ([{"name","value"}]),"keel_id"} */
+        json_t *statuses; /* runs that started or closed, one per new
+                             WorkflowStarted or closing event:
+                             {"workflow_type","status" (RUNNING, COMPLETED,
+                             FAILED, CANCELLED, TERMINATED,
+                             CONTINUED_AS_NEW),"event" (that event)} */
 } keel__out_t;
 
 /* Empty arrays; KEEL_ERR_NOMEM. */
@@ -111,6 +122,7 @@ typedef struct keel__machine_stats_s {
         uint64_t events;      /* history events produced */
         uint64_t tasks;       /* activity tasks produced */
         uint64_t cancels;     /* ActivityCancel records produced */
+        uint64_t emitted;     /* records emitted to other topics */
         uint64_t stale;       /* results for attempts no longer current */
         uint64_t rejected;    /* commands refused */
         uint64_t activations; /* workflow code runs */

@@ -4,7 +4,9 @@
  * inline as soon as their tasks come out. Since no handler is running when
  * the machine sends an ActivityCancel, those records are dropped; instead a
  * handler's heartbeat asks the machine whether its attempt was cancelled,
- * which is what a worker's heartbeat learns from them. Canned activities
+ * which is what a worker's heartbeat learns from them. Records workflows
+ * emit (keel_emit()) are kept in the order produced, for
+ * keel_testenv_emitted(). Canned activities
  * are a handler of their own (canned_outcome()) reading the outcomes
  * registered for them.
  */
@@ -36,6 +38,7 @@ struct keel_testenv_s {
         size_t n_handlers;
         json_t *calls;   /* [{"name":..,"input":..}] */
         json_t *pending; /* tasks not yet run */
+        json_t *emitted; /* records emitted, for keel_testenv_emitted() */
         unsigned long cmd_counter;
 };
 
@@ -47,7 +50,8 @@ keel_testenv_t *keel_testenv_new(const keel_registry_t *reg, int64_t start_ms)
         env->m = keel__machine_new(reg);
         env->calls = json_array();
         env->pending = json_array();
-        if (!env->m || !env->calls || !env->pending ||
+        env->emitted = json_array();
+        if (!env->m || !env->calls || !env->pending || !env->emitted ||
             keel__out_init(&env->out)) {
                 keel_testenv_destroy(env);
                 return NULL;
@@ -69,6 +73,7 @@ void keel_testenv_destroy(keel_testenv_t *env)
         free(env->handlers);
         json_decref(env->calls);
         json_decref(env->pending);
+        json_decref(env->emitted);
         free(env);
 }
 
@@ -190,6 +195,20 @@ static int collect(keel_testenv_t *env, int *rejected_err)
                         continue; /* an ActivityCancel: see heartbeat() */
                 if (json_array_append(env->pending, t))
                         return KEEL_ERR_NOMEM;
+        }
+        /* What a read_committed consumer of the topics would see: the
+         * records as produced, the value as JSON again. */
+        json_array_foreach(env->out.emits, i, t)
+        {
+                json_t *v =
+                    json_loads(json_string_value(json_object_get(t, "value")),
+                               JSON_DECODE_ANY, NULL);
+                json_t *e = json_deep_copy(t);
+                if (!v || !e || json_object_set_new(e, "value", v) ||
+                    json_array_append_new(env->emitted, e)) {
+                        json_decref(e);
+                        return KEEL_ERR_NOMEM;
+                }
         }
         if (rejected_err && json_array_size(env->out.rejects)) {
                 const char *e = json_string_value(json_object_get(
@@ -453,4 +472,9 @@ const json_t *keel_testenv_call_input(const keel_testenv_t *env,
                         return json_object_get(c, "input");
         }
         return NULL;
+}
+
+const json_t *keel_testenv_emitted(const keel_testenv_t *env)
+{
+        return env->emitted;
 }

@@ -4,11 +4,11 @@
  *
  * An activation calls the workflow function under setjmp. Each command the
  * code issues (schedule an activity, start or cancel a timer, record a
- * marker, close the run) is matched in order against the command events of
- * the history: a different command is a non-determinism error, a command
- * beyond the recorded ones is new and becomes a new event. A wait looks
- * for the event that resolves it anywhere in the history; when there is
- * none the code is suspended by longjmp, which is why everything it holds
+ * marker, emit a record to a topic, close the run) is matched in order against
+ * the command events of the history: a different command is a non-determinism
+ * error, a command beyond the recorded ones is new and becomes a new event. A
+ * wait looks for the event that resolves it anywhere in the history; when there
+ * is none the code is suspended by longjmp, which is why everything it holds
  * lives in the run's arena. Among several ready futures the one resolved
  * first in log order wins, so every replay takes the same path.
  */
@@ -135,12 +135,17 @@ static int is_type(const json_t *ev, const char *short_name)
 /* Events the workflow code itself issues, matched in order on replay. */
 static int is_command_event(const json_t *ev)
 {
-        static const char *const cmds[] = {
-            "ActivityScheduled",       "TimerStarted",
-            "TimerCancelled",          "MarkerRecorded",
-            "ActivityCancelRequested", "ChildWorkflowInitiated",
-            "WorkflowCompleted",       "WorkflowFailed",
-            "WorkflowCancelled",       "WorkflowContinuedAsNew"};
+        static const char *const cmds[] = {"ActivityScheduled",
+                                           "TimerStarted",
+                                           "TimerCancelled",
+                                           "MarkerRecorded",
+                                           "ActivityCancelRequested",
+                                           "ChildWorkflowInitiated",
+                                           "WorkflowCompleted",
+                                           "WorkflowFailed",
+                                           "WorkflowCancelled",
+                                           "WorkflowContinuedAsNew",
+                                           "RecordEmitted"};
         for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
                 if (is_type(ev, cmds[i]))
                         return 1;
@@ -356,16 +361,24 @@ static void describe(const json_t *ev, char *buf, size_t size)
                 snprintf(buf, size, "%s(%s %s)", t,
                          keel__ev_str(ev, "marker_name"),
                          keel__ev_str(ev, "marker_id"));
+        else if (is_type(ev, "RecordEmitted"))
+                snprintf(
+                    buf, size, "%s(topic %s, key %s)", t,
+                    keel__ev_str(ev, "topic"),
+                    json_is_string(json_object_get(keel__ev_rec(ev), "key"))
+                        ? keel__ev_str(ev, "key")
+                        : "null");
         else
                 snprintf(buf, size, "%s", t);
 }
 
-/* Same command? Type and identity; inputs and durations may change. */
+/* Same command? Type and identity; inputs, durations and emitted values
+ * may change. */
 static int same_command(const json_t *a, const json_t *b)
 {
-        static const char *const keys[] = {"activity_type", "activity_id",
-                                           "timer_id", "marker_name",
-                                           "marker_id"};
+        static const char *const keys[] = {
+            "activity_type", "activity_id", "timer_id", "marker_name",
+            "marker_id",     "topic",       "key"};
         if (strcmp(keel__ev_type(a), keel__ev_type(b)))
                 return 0;
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -886,6 +899,83 @@ int keel_set_state(keel_wf_t *wf, json_t *state)
                 jump(wf, OOM);
         command(wf, EV_PREFIX "MarkerRecorded", rec);
         return KEEL_OK;
+}
+
+/* A topic a workflow may emit to: a name Kafka accepts ([a-zA-Z0-9._-],
+ * 1 to 249 chars, not "." or ".."), not one of keel's (keel.*) nor one of
+ * Kafka's internal ones (__*). */
+static int emit_topic_ok(const char *topic)
+{
+        size_t n = topic ? strlen(topic) : 0;
+        if (!n || n > 249 || !strcmp(topic, ".") || !strcmp(topic, "..") ||
+            !strncmp(topic, "keel.", 5) || !strncmp(topic, "__", 2))
+                return 0;
+        return strspn(topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                             "VWXYZ0123456789._-") == n;
+}
+
+int keel_emit_ex(keel_wf_t *wf, const char *topic, const char *key,
+                 json_t *value, const keel_emit_options_t *opts)
+{
+        static const keel_emit_options_t none;
+        json_t *headers, *rec, *jkey;
+        size_t bytes;
+        char *text;
+
+        keel_own(wf, value);
+        if (!opts)
+                opts = &none;
+        /* Refused arguments record nothing, on every replay alike: the
+         * answer depends on the arguments only. */
+        if (!emit_topic_ok(topic) ||
+            (opts->explicit_partition && opts->partition < 0) ||
+            (opts->headers_cnt && !opts->headers))
+                return KEEL_ERR_INVALID_ARG;
+        /* Keys and headers are UTF-8: json_string() refuses anything
+         * else, as it refuses NULL. */
+        if (!(headers = keel_own(wf, json_array())))
+                jump(wf, OOM);
+        if (!(jkey = keel_own(wf, key ? json_string(key) : json_null())))
+                return KEEL_ERR_INVALID_ARG;
+        bytes = key ? strlen(key) : 0;
+        for (size_t i = 0; i < opts->headers_cnt; i++) {
+                const keel_emit_header_t *h = &opts->headers[i];
+                const char *hv = h->value ? h->value : "";
+                json_t *name = h->name ? json_string(h->name) : NULL;
+                json_t *val = json_string(hv);
+                if (!name || !val || !*h->name || !strcmp(h->name, "keel-id")) {
+                        json_decref(name);
+                        json_decref(val);
+                        return KEEL_ERR_INVALID_ARG;
+                }
+                bytes += strlen(h->name) + strlen(hv);
+                if (json_array_append_new(
+                        headers,
+                        json_pack("{so so}", "name", name, "value", val)))
+                        jump(wf, OOM);
+        }
+        text = dumps(value);
+        if (!text)
+                jump(wf, OOM);
+        if (bytes + strlen(text) > KEEL_EMIT_MAX_BYTES) {
+                free(text);
+                return KEEL_ERR_TOO_LARGE;
+        }
+        rec = json_pack("{ss sO ss so sO}", "topic", topic, "key", jkey,
+                        "value", text, "partition",
+                        opts->explicit_partition ? json_integer(opts->partition)
+                                                 : json_null(),
+                        "headers", headers);
+        free(text);
+        if (!rec)
+                jump(wf, OOM);
+        command(wf, EV_PREFIX "RecordEmitted", rec);
+        return KEEL_OK;
+}
+
+int keel_emit(keel_wf_t *wf, const char *topic, const char *key, json_t *value)
+{
+        return keel_emit_ex(wf, topic, key, value, NULL);
 }
 
 keel_err_t keel_fail(keel_wf_t *wf, const char *type, const char *message,

@@ -6,8 +6,8 @@
  * recorded history (events in seq order, each {"type": schema name,
  * "record": {...}} as keel_codec_decode gives them) and returns the new
  * history events its code issued: ActivityScheduled, TimerStarted,
- * TimerCancelled, MarkerRecorded and the closing event. Recorded results
- * are returned to the code; the first wait with no result suspends it.
+ * TimerCancelled, MarkerRecorded, RecordEmitted and the closing event. Recorded
+ * results are returned to the code; the first wait with no result suspends it.
  */
 #ifndef KEEL_WORKFLOW_INT_H
 #define KEEL_WORKFLOW_INT_H

@@ -67,12 +67,14 @@ static void test_schema_registry_has_every_record_type(void)
             "keel.history.ChildWorkflowStarted",
             "keel.history.ChildWorkflowClosed",
             "keel.history.MarkerRecorded",
+            "keel.history.RecordEmitted",
             "keel.history.PartitionClaim",
             "keel.history.Checkpoint",
             "keel.history.NonDeterminismDetected",
             "keel.tasks.ActivityTask",
             "keel.tasks.ActivityCancel",
             "keel.dlq.DeadLetter",
+            "keel.lifecycle.WorkflowStatusChanged",
         };
         uint64_t fp;
         for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

@@ -118,6 +118,19 @@ const json_t *keel_testenv_history(keel_testenv_t *env, const char *id);
  * (a new reference), or NULL if it published none. */
 json_t *keel_testenv_state(keel_testenv_t *env, const char *id);
 
+/*
+ * Every record the workflows emitted (keel_emit()), in the order the
+ * orchestrator would produce them, across all workflows: a JSON array
+ * (borrowed; it grows as the environment runs) of
+ *   {"topic": "...", "key": "..." or null, "value": <JSON>,
+ *    "partition": <int> or null (null: by key), "headers": [{"name",
+ *    "value"}], "keel_id": "<workflow ID>/<run ID>/<seq>",
+ *    "workflow_id": "...", "run_id": "...", "seq": <int>}
+ * Replays never add to it, so each keel_emit() a workflow makes appears
+ * once, as a read_committed consumer of the topic would see it.
+ */
+const json_t *keel_testenv_emitted(const keel_testenv_t *env);
+
 /* How often activity `name` ran (every attempt), and the input of run i
  * (borrowed). Across all workflows, in order. */
 size_t keel_testenv_calls(const keel_testenv_t *env, const char *name);

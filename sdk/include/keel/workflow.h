@@ -254,6 +254,68 @@ void keel_deprecate_patch(keel_wf_t *wf, const char *change_id);
  */
 int keel_set_state(keel_wf_t *wf, json_t *state);
 
+/* ---- records to other topics ------------------------------------------- */
+
+/*
+ * Emit a record to the Kafka topic `topic`, e.g. an event other services
+ * consume:
+ *
+ *   keel_emit(wf, "payments.completed", keel_wf_id(wf),
+ *             json_pack("{ss si}", "order", id, "amount", amount));
+ *
+ * The record is a command recorded in history (a RecordEmitted event)
+ * and produced in the same Kafka transaction as that event: a
+ * read_committed consumer sees it once the step commits, exactly once,
+ * and never if the step does not commit. Replays emit nothing again.
+ *
+ * key: UTF-8, copied; NULL for a record without a key. value (stolen;
+ * NULL for null): the record's value is its JSON text as UTF-8 bytes (not
+ * Avro: the topic is the user's, in the user's format). The partition is
+ * murmur2 of the key, as Kafka's Java client and librdkafka's
+ * murmur2_random partitioner choose it (of the keel-id for a record
+ * without a key). The record carries the header
+ * `keel-id: <workflow ID>/<run ID>/<seq>` (seq of the RecordEmitted
+ * event), the same on every attempt to produce it: a consumer of a broker
+ * that shows records of aborted transactions (the dev broker)
+ * de-duplicates by it.
+ *
+ * The topic and key are the command's identity on replay: emitting to
+ * another topic or with another key than the recorded one is a
+ * non-determinism error; the value may change between versions. A topic
+ * that does not exist when the record is produced does not stop the
+ * workflow: the record goes to keel.dlq instead (docs/streams.md).
+ *
+ * KEEL_OK; KEEL_ERR_INVALID_ARG (nothing recorded) for a topic name Kafka
+ * would reject or one of keel's own (keel.*, __*), a header named keel-id
+ * or a partition < 0; KEEL_ERR_TOO_LARGE for a record over
+ * KEEL_EMIT_MAX_BYTES.
+ */
+int keel_emit(keel_wf_t *wf, const char *topic, const char *key, json_t *value);
+
+/* Key, value and headers of an emitted record together may take up to
+ * this many bytes (Kafka's default record size limit is 1 MB). */
+#define KEEL_EMIT_MAX_BYTES 900000
+
+/* A header of an emitted record (both copied). */
+typedef struct keel_emit_header_s {
+        const char *name;
+        const char *value;
+} keel_emit_header_t;
+
+/* keel_emit_ex() options; zero fields take keel_emit()'s behaviour. */
+typedef struct keel_emit_options_s {
+        int explicit_partition; /* 1: produce to `partition` */
+        int32_t partition;
+        const keel_emit_header_t *headers; /* added after keel-id */
+        size_t headers_cnt;
+} keel_emit_options_t;
+
+/* keel_emit() with a partition of the caller's choice and headers of its
+ * own (opts may be NULL). A partition the topic does not have sends the
+ * record to keel.dlq, as a missing topic does. */
+int keel_emit_ex(keel_wf_t *wf, const char *topic, const char *key,
+                 json_t *value, const keel_emit_options_t *opts);
+
 /* ---- the run ----------------------------------------------------------- */
 
 const char *keel_wf_id(const keel_wf_t *wf);
