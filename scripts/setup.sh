@@ -12,10 +12,11 @@ build_pkgs=(gcc make cmake pkg-config librdkafka-dev libavro-dev
 # implementation; clang builds the fuzz targets; clang-format checks the
 # formatting; docker-compose checks docker-compose.yml; chromium and
 # python3-websocket drive the projector's dashboard in a headless browser
-# (tests/browser) through the DevTools protocol.
+# (tests/browser) through the DevTools protocol; valgrind runs the demo's
+# processes under memcheck (tests/valgrind).
 test_pkgs=(libcunit1-dev openjdk-17-jdk-headless maven python3 python3-avro
         clang clang-format libclang-rt-14-dev docker-compose chromium
-        python3-websocket)
+        python3-websocket valgrind)
 
 profile=${1:-build}
 case "$profile" in
