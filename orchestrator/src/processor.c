@@ -269,7 +269,9 @@ static int reading_done(opening_t *ops, int n, int phase)
         return 1;
 }
 
-/* Read the partitions' history with consumer c for phase 0 or 1. */
+/* Read the partitions' history with consumer c for phase 0 or 1. The
+ * timeout bounds a wait with no record coming, not the whole read: a
+ * history of millions of records takes as long as it takes. */
 static int read_history(orch_t *o, rd_kafka_t *c, opening_t *ops, int n,
                         int phase, int timeout)
 {
@@ -281,12 +283,15 @@ static int read_history(orch_t *o, rd_kafka_t *c, opening_t *ops, int n,
                 opening_t *op;
                 if (orch_now_ms() > deadline) {
                         keel_log(KEEL_LOG_ERROR, "orchestrator",
-                                 "msg=\"reading history timed out\"");
+                                 "msg=\"reading history timed out: nothing "
+                                 "read for timeout.ms\" timeout_ms=%d",
+                                 timeout);
                         return KEEL_ERR_TIMEOUT;
                 }
                 msg = rd_kafka_consumer_poll(c, 100);
                 if (!msg)
                         continue;
+                deadline = orch_now_ms() + timeout; /* progress */
                 op = find_opening(ops, n, msg->partition);
                 if (!op || op->failed) {
                         rd_kafka_message_destroy(msg);
