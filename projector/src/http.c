@@ -600,19 +600,15 @@ static void metrics(proj_t *p, reply_t *rp)
 /* Wait on p->changed until deadline (CLOCK_MONOTONIC ms); lock held. */
 static void wait_change(proj_t *p, int64_t deadline)
 {
+        int64_t now = keel__clock_ms(CLOCK_MONOTONIC), until;
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t left = deadline - keel__clock_ms(CLOCK_MONOTONIC);
-        if (left <= 0)
+        if (deadline <= now)
                 return;
-        if (left > 500)
-                left = 500; /* re-check stop and readiness now and then */
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-        }
+        /* re-check stop and readiness now and then */
+        until = deadline - now > 500 ? now + 500 : deadline;
+        ts.tv_sec = (time_t)(until / 1000);
+        ts.tv_nsec = (long)(until % 1000) * 1000000;
+        /* p->changed waits on CLOCK_MONOTONIC (proj_init). */
         pthread_cond_timedwait(&p->changed, &p->lock, &ts);
 }
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define POLL_MS 200
 
@@ -34,7 +35,15 @@ int proj_init(proj_t *p, const keel_config_t *cfg, int32_t partitions)
         p->cfg = cfg;
         p->partitions = partitions;
         pthread_mutex_init(&p->lock, NULL);
-        pthread_cond_init(&p->changed, NULL);
+        {
+                /* Waits on it are timed on the monotonic clock
+                 * (http.c). */
+                pthread_condattr_t ca;
+                pthread_condattr_init(&ca);
+                pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+                pthread_cond_init(&p->changed, &ca);
+                pthread_condattr_destroy(&ca);
+        }
         pthread_mutex_init(&p->fetch_lock, NULL);
         if (proj_fold_init(&p->fold))
                 goto nomem;
