@@ -18,6 +18,9 @@ static const char usage[] =
     "commands from keel.inbox, exactly once, until SIGINT or SIGTERM.\n\n"
     "  --workflows LIB.so  load workflow code (repeatable; also the\n"
     "                      'workflows' setting, comma-separated)\n"
+    "  --ingress ROUTES.json  also run an ingress: start and signal\n"
+    "                      workflows from records of your topics (also the\n"
+    "                      'ingress.routes' setting; docs/streams.md)\n"
     "  --metrics-port-file F  write the metrics port to F once "
     "serving\n" KEEL_APP_COMMON_HELP;
 
@@ -26,6 +29,7 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
             {"workflows", required_argument, NULL, 'w'},
             {"metrics-port-file", required_argument, NULL, 'm'},
+            {"ingress", required_argument, NULL, 'i'},
             KEEL_APP_COMMON_LONG,
             {NULL, 0, NULL, 0}};
         keel_app_t app;
@@ -36,7 +40,9 @@ int main(int argc, char **argv)
         int64_t v;
         int32_t partitions;
         void *metrics;
-        int opt, rc, port;
+        keel_app_ingress_t *ingress = NULL;
+        const char *routes;
+        int opt, rc, irc, port;
 
         keel__app_init(&app, "keel-orchestrator");
         while ((opt = getopt_long(argc, argv, KEEL_APP_COMMON_SHORT, opts,
@@ -47,6 +53,8 @@ int main(int argc, char **argv)
                         size_t l = strlen(mods);
                         snprintf(mods + l, sizeof(mods) - l, "%s%s",
                                  l ? "," : "", optarg);
+                } else if (opt == 'i') {
+                        keel__app_flag(&app, "ingress.routes", optarg);
                 } else if (opt == 'm') {
                         port_file = optarg;
                 } else {
@@ -90,20 +98,29 @@ int main(int argc, char **argv)
         o.batch_max = (int)v;
         keel_config_get_int(app.cfg, "batch.max.ms", &v);
         o.batch_ms = (int)v;
+        routes = keel_config_get(app.cfg, "ingress.routes");
+        if (routes && *routes &&
+            !(ingress = keel__app_ingress_start(app.cfg, routes, "orchestrator",
+                                                err, sizeof(err)))) {
+                fprintf(stderr, "keel-orchestrator: %s\n", err);
+                keel_registry_destroy(reg);
+                keel__app_destroy(&app);
+                return KEEL_EXIT_USAGE;
+        }
+        o.ingress = keel__app_ingress_get(ingress);
         metrics = orch_metrics_start(
             &o, keel_config_get(app.cfg, "metrics.listen"), &port);
-        if (metrics && port_file) {
-                FILE *f = fopen(port_file, "w");
-                if (f) {
-                        fprintf(f, "%d\n", port);
-                        fclose(f);
-                }
-        }
+        if (metrics && keel__app_write_port(port_file, port))
+                keel_log(KEEL_LOG_WARN, "orchestrator",
+                         "msg=\"cannot write port file\" path=%s", port_file);
         keel_log(KEEL_LOG_INFO, "orchestrator",
                  "msg=started bootstrap=%s partitions=%d metrics_port=%d",
                  keel_config_get(app.cfg, "bootstrap"), partitions, port);
         rc = orch_run(&o);
         orch_metrics_stop(metrics);
+        irc = keel__app_ingress_stop(ingress);
+        if (!rc)
+                rc = irc;
         keel_log(KEEL_LOG_INFO, "orchestrator", "msg=stopped");
         keel_registry_destroy(reg);
         keel__app_destroy(&app);

@@ -69,6 +69,8 @@ struct orch_s {
         orch_metrics_t metrics;
         int batch_max, batch_ms;
         volatile int stop;
+        /* An ingress run on its own thread (--ingress), or NULL. */
+        struct keel__ingress_s *ingress;
 };
 
 /* processor.c: open (restore and claim) the processors of n partitions

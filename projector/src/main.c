@@ -19,19 +19,6 @@ static const char usage[] =
     "  --port-file F       write the HTTP port to F once "
     "serving\n" KEEL_APP_COMMON_HELP;
 
-/* Write port to path, for callers that let the system choose it. */
-static void write_port(const char *path, int port)
-{
-        FILE *f = fopen(path, "w");
-        if (!f) {
-                keel_log(KEEL_LOG_WARN, "projector",
-                         "msg=\"cannot write port file\" path=%s", path);
-                return;
-        }
-        fprintf(f, "%d\n", port);
-        fclose(f);
-}
-
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -79,8 +66,9 @@ int main(int argc, char **argv)
                 keel__app_destroy(&app);
                 return KEEL_EXIT_FAILURE;
         }
-        if (port_file)
-                write_port(port_file, port);
+        if (keel__app_write_port(port_file, port))
+                keel_log(KEEL_LOG_WARN, "projector",
+                         "msg=\"cannot write port file\" path=%s", port_file);
         keel_log(KEEL_LOG_INFO, "projector",
                  "msg=started bootstrap=%s partitions=%d http_port=%d",
                  keel_config_get(app.cfg, "bootstrap"), partitions, port);

@@ -101,4 +101,34 @@ int keel__app_load_modules(keel_registry_t *reg, const char *list,
                            const char *component, char *errstr,
                            size_t errstr_size);
 
+/* Append Prometheus text to buf (size bytes, *len used so far). */
+typedef void (*keel_app_metrics_fn)(void *opaque, char *buf, size_t size,
+                                    size_t *len);
+
+/* Serve /metrics (render's text) and /healthz on addr ("IPv4:port", port
+ * 0: any), logging as `component`; the bound port goes to *port. A handle
+ * for keel__app_metrics_stop(), or NULL (logged). */
+void *keel__app_metrics_start(const char *addr, const char *component,
+                              keel_app_metrics_fn render, void *opaque,
+                              int *port);
+void keel__app_metrics_stop(void *handle);
+
+/* An ingress (ingress_int.h) for the routes file routes_path, running on
+ * its own thread; NULL with errstr if the routes are wrong or the cluster
+ * lacks keel's topics. Logs as `component`. */
+typedef struct keel_app_ingress_s keel_app_ingress_t;
+keel_app_ingress_t *keel__app_ingress_start(const keel_config_t *cfg,
+                                            const char *routes_path,
+                                            const char *component,
+                                            char *errstr, size_t errsize);
+/* The ingress, for its metrics; NULL for a NULL handle. */
+struct keel__ingress_s *keel__app_ingress_get(keel_app_ingress_t *h);
+/* Stop it (its last transaction ends first) and free it; KEEL_OK, or the
+ * error that ended it. Accepts NULL. */
+int keel__app_ingress_stop(keel_app_ingress_t *h);
+
+/* Write port to the file path (for tests and scripts that start keel on
+ * port 0); nothing if path is NULL. 0, or -1 if it cannot be written. */
+int keel__app_write_port(const char *path, int port);
+
 #endif

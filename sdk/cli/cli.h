@@ -12,5 +12,6 @@ int keel_cli_partition(int argc, char **argv);
 int keel_cli_config(int argc, char **argv);
 int keel_cli_workflow(int argc, char **argv);
 int keel_cli_replay(int argc, char **argv);
+int keel_cli_ingress(int argc, char **argv);
 
 #endif

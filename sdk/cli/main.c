@@ -23,6 +23,8 @@ static const char usage[] =
     "  workflow      start, signal, cancel or terminate a workflow; list,\n"
     "                describe, show the history or the result of workflows\n"
     "  replay        replay recorded histories against workflow code\n"
+    "  ingress       start and signal workflows from records of your "
+    "topics\n"
     "\n"
     "Run 'keel COMMAND --help' for a command's options.\n"
     "  -h, --help     this help\n"
@@ -38,6 +40,7 @@ int main(int argc, char **argv)
             {"schema", keel_cli_schema},         {"codec", keel_cli_codec},
             {"partition", keel_cli_partition},   {"config", keel_cli_config},
             {"workflow", keel_cli_workflow},     {"replay", keel_cli_replay},
+            {"ingress", keel_cli_ingress},
         };
 
         if (argc < 2) {

@@ -726,10 +726,8 @@ static int check_text(const char *s, const char *what, size_t max,
         return KEEL_OK;
 }
 
-/* A name or ID: text as above, without control characters (they would
- * break log lines and tables). */
-static int check_name(const char *s, const char *what, size_t max, char *errstr,
-                      size_t errsize)
+int keel__check_name(const char *s, const char *what, size_t max,
+                     char *errstr, size_t errsize)
 {
         int rc = check_text(s, what, max, 0, errstr, errsize);
         if (rc)
@@ -789,7 +787,7 @@ static int command_init(command_t *cmd, cmd_kind_t kind, const char *verb,
         cmd->workflow_id = workflow_id;
         cmd->run_id = run_id;
         cmd->wait_ms = wait_ms;
-        if ((rc = check_name(workflow_id, "the workflow ID",
+        if ((rc = keel__check_name(workflow_id, "the workflow ID",
                              KEEL_WORKFLOW_ID_MAX, errstr, errsize)))
                 return rc;
         if (workflow_id[0] == '!')
@@ -891,7 +889,7 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
         reuse_policy = opts->id_reuse_policy ? opts->id_reuse_policy : reuse[0];
         conflict_policy =
             opts->id_conflict_policy ? opts->id_conflict_policy : conflict[0];
-        if ((rc = check_name(workflow_type, "the workflow type", NAME_MAX_BYTES,
+        if ((rc = keel__check_name(workflow_type, "the workflow type", NAME_MAX_BYTES,
                              errstr, errstr_size)) ||
             (rc = check_symbol(reuse_policy, "the ID reuse policy", reuse,
                                errstr, errstr_size)) ||
@@ -899,7 +897,7 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
                                conflict, errstr, errstr_size)))
                 goto out;
         if (opts->signal_name &&
-            (rc = check_name(opts->signal_name, "the signal name",
+            (rc = keel__check_name(opts->signal_name, "the signal name",
                              NAME_MAX_BYTES, errstr, errstr_size)))
                 goto out;
         if (!opts->signal_name && opts->signal_payload) {
@@ -959,7 +957,7 @@ int keel_client_signal(keel_client_t *c, const char *workflow_id,
         rc = command_init(&cmd, CMD_SIGNAL, "signal", workflow_id, run_id, NULL,
                           wait_ms, &rec, errstr, errstr_size);
         if (!rc)
-                rc = check_name(signal_name, "the signal name", NAME_MAX_BYTES,
+                rc = keel__check_name(signal_name, "the signal name", NAME_MAX_BYTES,
                                 errstr, errstr_size);
         if (!rc)
                 rc = put_json(rec, "payload", payload, "the signal payload",

@@ -48,6 +48,7 @@ static const struct {
     {"batch.max.commands", T_INT, "500", NULL, 1, 100000},
     {"batch.max.ms", T_INT, "5", NULL, 0, 10000},
     {"lifecycle.topic", T_STRING, "", NULL, 0, 0},
+    {"ingress.routes", T_STRING, "", NULL, 0, 0},
     /* workers */
     {"worker.concurrency", T_INT, "8", NULL, 1, 4096},
     {"worker.grace.ms", T_INT, "30000", NULL, 0, 3600000},
