@@ -26,6 +26,10 @@
 /* Longest workflow type or signal name a route may name. */
 #define NAME_MAX_BYTES 1000
 
+/* Longest routes name: it is part of the consumer group ID and of every
+ * command ID, neither of which may be cut short. */
+#define ROUTES_NAME_MAX_BYTES 200
+
 /* ---- routes ------------------------------------------------------------- */
 
 /* Where a value comes from: the record's key, its value (whole, or a
@@ -211,7 +215,7 @@ static int route_parse(const json_t *o, route_t *rt, const char *where,
         static const char *const conflict[] = {"FAIL", "USE_EXISTING", NULL};
         const char *key;
         const json_t *v;
-        char *wid = NULL, *input = NULL;
+        char *wid = NULL, *input = NULL, msg[300];
         int rc;
 
         if (!json_is_object(o))
@@ -252,25 +256,34 @@ static int route_parse(const json_t *o, route_t *rt, const char *where,
                          where);
                 goto out;
         }
+        /* A routes error, like the others: KEEL_ERR_CONFIG, naming the
+         * route. */
         if ((rt->workflow_type &&
-             (rc = keel__check_name(rt->workflow_type, "the workflow type",
-                                    NAME_MAX_BYTES, errstr, errsize))) ||
+             keel__check_name(rt->workflow_type, "the workflow type",
+                              NAME_MAX_BYTES, msg, sizeof(msg))) ||
             (rt->signal_name &&
-             (rc = keel__check_name(rt->signal_name, "the signal name",
-                                    NAME_MAX_BYTES, errstr, errsize))))
+             keel__check_name(rt->signal_name, "the signal name",
+                              NAME_MAX_BYTES, msg, sizeof(msg)))) {
+                rc = bad(errstr, errsize, "%s: %s", where, msg);
                 goto out;
+        }
         if (!rt->reuse && !(rt->reuse = strdup(reuse[0])))
                 goto nomem;
-        if (!rt->conflict && !(rt->conflict = strdup(conflict[0])))
+        /* Signal-with-start signals a running workflow: USE_EXISTING,
+         * as Temporal's SignalWithStart always does. */
+        if (!rt->conflict &&
+            !(rt->conflict = strdup(rt->workflow_type && rt->signal_name
+                                        ? conflict[1]
+                                        : conflict[0])))
                 goto nomem;
         if ((rc = one_of(rt->reuse, reuse, "id_reuse_policy", where, errstr,
                          errsize)) ||
             (rc = one_of(rt->conflict, conflict, "id_conflict_policy", where,
                          errstr, errsize)))
                 goto out;
-        if ((rt->reuse != NULL && json_object_get(o, "id_reuse_policy") &&
-             !rt->workflow_type) ||
-            (json_object_get(o, "id_conflict_policy") && !rt->workflow_type)) {
+        if ((json_object_get(o, "id_reuse_policy") ||
+             json_object_get(o, "id_conflict_policy")) &&
+            !rt->workflow_type) {
                 rc = bad(errstr, errsize,
                          "%s: ID policies apply to starts only", where);
                 goto out;
@@ -368,6 +381,12 @@ int keel__ingress_routes_parse(const json_t *doc, keel__ingress_routes_t **out,
                                  r->name);
                         goto fail;
                 }
+        if (strlen(r->name) > ROUTES_NAME_MAX_BYTES) {
+                rc = bad(errstr, errsize,
+                         "\"name\" is %zu bytes long; the most is %d bytes",
+                         strlen(r->name), ROUTES_NAME_MAX_BYTES);
+                goto fail;
+        }
         r->routes = calloc(json_array_size(routes), sizeof(*r->routes));
         r->topics = calloc(json_array_size(routes) + 1, sizeof(*r->topics));
         if (!r->routes || !r->topics)
@@ -546,22 +565,39 @@ static int sel_text(rec_ctx_t *c, const sel_t *s, char *out, size_t outsize,
         return rc;
 }
 
-static const route_t *route_for(const keel__ingress_routes_t *r, rec_ctx_t *c)
+/* The first route of the record's topic whose "when" holds, or NULL. A
+ * condition on a record's absent key, header or member does not hold; one
+ * on a value that is there but is not JSON cannot be decided, and that
+ * record is dead (*undecided: why). */
+static const route_t *route_for(const keel__ingress_routes_t *r, rec_ctx_t *c,
+                                int *undecided, char *why, size_t whysize)
 {
-        char got[1024], why[256];
+        char got[1024];
+        *undecided = 0;
         for (size_t i = 0; i < r->n; i++) {
                 const route_t *rt = &r->routes[i];
                 size_t k;
                 if (strcmp(rt->topic, c->src->topic))
                         continue;
-                for (k = 0; k < rt->nwhen; k++)
-                        if (sel_text(c, &rt->when[k].sel, got, sizeof(got), why,
-                                     sizeof(why)) ||
+                for (k = 0; k < rt->nwhen; k++) {
+                        const sel_t *sel = &rt->when[k].sel;
+                        if (sel->kind == SEL_VALUE && c->src->value &&
+                            !value_json(c)) {
+                                snprintf(why, whysize,
+                                         "cannot tell whether a route wants "
+                                         "it (when %s): %s",
+                                         sel->text, c->value_err);
+                                *undecided = 1;
+                                return NULL;
+                        }
+                        if (sel_text(c, sel, got, sizeof(got), why, whysize) ||
                             strcmp(got, rt->when[k].equals))
                                 break;
+                }
                 if (k == rt->nwhen)
                         return rt;
         }
+        why[0] = '\0';
         return NULL;
 }
 
@@ -583,13 +619,14 @@ keel__ingress_verdict_t keel__ingress_map(const keel__ingress_routes_t *r,
         keel__ingress_verdict_t v = KEEL__INGRESS_DEAD;
         json_t *input = NULL;
         char *text = NULL;
+        int undecided;
 
         *type = NULL;
         *rec = NULL;
         why[0] = '\0';
-        if (!(rt = route_for(r, &c))) {
+        if (!(rt = route_for(r, &c, &undecided, why, whysize))) {
                 json_decref(c.value);
-                return KEEL__INGRESS_SKIP;
+                return undecided ? KEEL__INGRESS_DEAD : KEEL__INGRESS_SKIP;
         }
         if (sel_text(&c, &rt->workflow_id, idpart, sizeof(idpart), err,
                      sizeof(err))) {
@@ -1157,8 +1194,14 @@ static void run_batch(part_t *pt, rd_kafka_message_t **msgs, size_t n)
                 part_fail(pt, "delivery", NULL);
                 return;
         }
-        if (ing->plain_commit)
-                rd_kafka_commit(ing->consumer, offs, 1);
+        /* Synchronously: an owner that dies after its transaction but
+         * before this commit leaves its successor to map the batch again
+         * (the same command IDs, dropped by the orchestrator). */
+        if (ing->plain_commit && rd_kafka_commit(ing->consumer, offs, 0))
+                keel_log(KEEL_LOG_WARN, LOG,
+                         "topic=%s partition=%d msg=\"offset commit failed; "
+                         "the batch may be mapped again\"",
+                         pt->topic, (int)pt->partition);
         rd_kafka_topic_partition_list_destroy(offs);
         atomic_fetch_add(&ing->stats.records, n);
         atomic_fetch_add(&ing->stats.starts, starts);
@@ -1220,14 +1263,22 @@ int keel__ingress_run(keel__ingress_t *ing, atomic_int *stop)
                                         break;
                                 continue;
                         }
+                        /* Records read before a rebalance (it runs inside
+                         * the poll) are read again by whoever owns their
+                         * partition now, from its committed offset: drop
+                         * them. Those read after it are this owner's, and
+                         * kept: its position has moved past them. */
+                        if (gen != ing->generation) {
+                                for (size_t j = 0; j < n; j++)
+                                        rd_kafka_message_destroy(msgs[j]);
+                                n = 0;
+                                gen = ing->generation;
+                        }
                         if (!n)
                                 until = now + ing->batch_ms;
                         msgs[n++] = m;
                 }
-                /* Records read before a rebalance are read again by
-                 * whoever owns their partition now, from its committed
-                 * offset: drop them. */
-                if (gen != ing->generation) {
+                if (gen != ing->generation) { /* a rebalance last */
                         for (size_t j = 0; j < n; j++)
                                 rd_kafka_message_destroy(msgs[j]);
                         n = 0;

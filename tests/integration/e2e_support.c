@@ -94,6 +94,124 @@ int e2e_topics_create_queue(const e2e_env_t *env, const char *queue)
         return rc;
 }
 
+int e2e_create_topic(const char *bootstrap, const char *topic,
+                     int partitions)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_NewTopic_t *nt;
+        rd_kafka_queue_t *q;
+        rd_kafka_event_t *ev;
+        rd_kafka_t *rk;
+        char err[512];
+        int rc = -1;
+
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err,
+                          sizeof(err));
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+        if (!rk) {
+                fprintf(stderr, "admin: %s\n", err);
+                rd_kafka_conf_destroy(conf);
+                return -1;
+        }
+        nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof(err));
+        q = rd_kafka_queue_new(rk);
+        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+        ev = rd_kafka_queue_poll(q, 30000);
+        if (ev) {
+                const rd_kafka_CreateTopics_result_t *res =
+                    rd_kafka_event_CreateTopics_result(ev);
+                size_t n;
+                const rd_kafka_topic_result_t **tr =
+                    res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+                rd_kafka_resp_err_t e = tr && n == 1
+                                            ? rd_kafka_topic_result_error(tr[0])
+                                            : rd_kafka_event_error(ev);
+                if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                        rc = 0;
+                else
+                        fprintf(stderr, "creating %s: %s\n", topic,
+                                rd_kafka_err2str(e));
+                rd_kafka_event_destroy(ev);
+        }
+        rd_kafka_NewTopic_destroy(nt);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_destroy(rk);
+        return rc;
+}
+
+int e2e_read_topic(const char *bootstrap, const char *topic,
+                   const char *isolation, int timeout_ms,
+                   void (*each)(void *opaque, const rd_kafka_message_t *m),
+                   void *opaque)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *tl;
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *t;
+        rd_kafka_t *c;
+        char err[512], group[64];
+        int partitions = 0, ends = 0, *at_end = NULL;
+        int64_t deadline = e2e_now_ms() + timeout_ms;
+
+        /* A group only for the API's sake: offsets are never committed. */
+        snprintf(group, sizeof(group), "e2e-reader-%d", (int)getpid());
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err,
+                          sizeof(err));
+        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+        rd_kafka_conf_set(conf, "isolation.level", isolation, err, sizeof(err));
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err,
+                          sizeof(err));
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err,
+                          sizeof(err));
+        if (!(c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)))) {
+                fprintf(stderr, "reader: %s\n", err);
+                rd_kafka_conf_destroy(conf);
+                return 0;
+        }
+        t = rd_kafka_topic_new(c, topic, NULL);
+        if (t && !rd_kafka_metadata(c, 0, t, &md, 10000) &&
+            md->topic_cnt == 1 && !md->topics[0].err)
+                partitions = md->topics[0].partition_cnt;
+        if (md)
+                rd_kafka_metadata_destroy(md);
+        if (t)
+                rd_kafka_topic_destroy(t);
+        if (partitions <= 0 ||
+            !(at_end = calloc((size_t)partitions, sizeof(int)))) {
+                fprintf(stderr, "reader: no topic %s\n", topic);
+                rd_kafka_destroy(c);
+                return 0;
+        }
+        tl = rd_kafka_topic_partition_list_new(partitions);
+        for (int p = 0; p < partitions; p++)
+                rd_kafka_topic_partition_list_add(tl, topic, p)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(c, tl);
+        rd_kafka_topic_partition_list_destroy(tl);
+        while (ends < partitions && e2e_now_ms() < deadline) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        if (m->partition >= 0 && m->partition < partitions &&
+                            !at_end[m->partition]) {
+                                at_end[m->partition] = 1;
+                                ends++;
+                        }
+                } else if (m->err) {
+                        fprintf(stderr, "reader: %s\n",
+                                rd_kafka_message_errstr(m));
+                } else {
+                        each(opaque, m);
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consumer_close(c);
+        rd_kafka_destroy(c);
+        free(at_end);
+        return ends == partitions;
+}
+
 /* ---- processes ------------------------------------------------------- */
 
 #define MAX_CHILDREN 64
@@ -183,6 +301,50 @@ static pid_t spawn_with(const e2e_env_t *env, const char *logname,
                 argv[n++] = (char *)extra[i];
         argv[n] = NULL;
         return e2e_spawn(env, logname, argv);
+}
+
+pid_t e2e_start_dev_broker(e2e_env_t *env, int partitions, int lifetime_s)
+{
+        char keel[600], portfile[700], parts[16], life[16];
+        char *argv[10];
+        pid_t broker;
+        FILE *f;
+
+        snprintf(keel, sizeof(keel), "%s/keel",
+                 keel_test_env("KEEL_TEST_BIN_DIR"));
+        snprintf(portfile, sizeof(portfile), "%s/dev-broker.bootstrap",
+                 env->workdir);
+        snprintf(parts, sizeof(parts), "%d", partitions);
+        snprintf(life, sizeof(life), "%d", lifetime_s);
+        unlink(portfile);
+        argv[0] = "/usr/bin/timeout";
+        argv[1] = life;
+        argv[2] = keel;
+        argv[3] = "dev-broker";
+        argv[4] = "--partitions";
+        argv[5] = parts;
+        argv[6] = "--port-file";
+        argv[7] = portfile;
+        argv[8] = NULL;
+        if ((broker = e2e_spawn(env, "dev-broker.log", argv)) <= 0)
+                return -1;
+        env->bootstrap[0] = '\0';
+        for (int i = 0; i < 100 && !env->bootstrap[0]; i++) {
+                e2e_sleep_ms(100);
+                if ((f = fopen(portfile, "r"))) {
+                        if (!fgets(env->bootstrap, sizeof(env->bootstrap), f))
+                                env->bootstrap[0] = '\0';
+                        fclose(f);
+                }
+        }
+        env->bootstrap[strcspn(env->bootstrap, "\r\n")] = '\0';
+        if (!env->bootstrap[0]) {
+                fprintf(stderr, "the dev broker did not start (see %s)\n",
+                        env->workdir);
+                e2e_stop(broker, SIGKILL);
+                return -1;
+        }
+        return broker;
 }
 
 pid_t e2e_start_orchestrator(const e2e_env_t *env, const char *logname,

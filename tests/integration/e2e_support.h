@@ -48,6 +48,32 @@ int e2e_topics_create(const e2e_env_t *env);
 /* The same with the task queue `queue` (keel.tasks.<queue>). */
 int e2e_topics_create_queue(const e2e_env_t *env, const char *queue);
 
+/* Create a topic of the users' own (not keel's) on the broker env names,
+ * with `partitions` partitions; an existing one is fine. 0, or -1
+ * (printed). */
+int e2e_create_topic(const char *bootstrap, const char *topic,
+                     int partitions);
+
+/*
+ * A dev broker (`keel dev-broker --partitions P`) of the test's own, which
+ * stops by itself after `lifetime_s` whatever happens to the test: its
+ * bootstrap address replaces env->bootstrap. Its pid, or -1 (printed).
+ */
+pid_t e2e_start_dev_broker(e2e_env_t *env, int partitions, int lifetime_s);
+
+/*
+ * Read every partition of topic from the beginning to its end (the
+ * first end-of-partition seen), with the given isolation.level, calling
+ * each(opaque, message) for every record (not for errors or ends). 1 if
+ * every partition's end was reached within timeout_ms, else 0.
+ */
+struct rd_kafka_message_s;
+int e2e_read_topic(const char *bootstrap, const char *topic,
+                   const char *isolation, int timeout_ms,
+                   void (*each)(void *opaque,
+                                const struct rd_kafka_message_s *m),
+                   void *opaque);
+
 /* An example's processes on the test broker, for its end-to-end test. */
 typedef struct e2e_example_s {
         e2e_env_t env;

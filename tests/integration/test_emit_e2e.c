@@ -99,55 +99,6 @@ static void *killer(void *arg)
         return NULL;
 }
 
-/* ---- topics ------------------------------------------------------------ */
-
-/* Create topic on the test broker with `partitions` partitions (an
- * existing one is fine). */
-static int create_topic(const char *bootstrap, const char *topic,
-                        int partitions)
-{
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_NewTopic_t *nt;
-        rd_kafka_queue_t *q;
-        rd_kafka_event_t *ev;
-        rd_kafka_t *rk;
-        char err[512];
-        int rc = -1;
-
-        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err,
-                          sizeof(err));
-        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-        if (!rk) {
-                fprintf(stderr, "admin: %s\n", err);
-                rd_kafka_conf_destroy(conf);
-                return -1;
-        }
-        nt = rd_kafka_NewTopic_new(topic, partitions, 1, err, sizeof(err));
-        q = rd_kafka_queue_new(rk);
-        rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
-        ev = rd_kafka_queue_poll(q, 30000);
-        if (ev) {
-                const rd_kafka_CreateTopics_result_t *res =
-                    rd_kafka_event_CreateTopics_result(ev);
-                size_t n;
-                const rd_kafka_topic_result_t **tr =
-                    res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
-                rd_kafka_resp_err_t e = tr && n == 1
-                                            ? rd_kafka_topic_result_error(tr[0])
-                                            : rd_kafka_event_error(ev);
-                if (!e || e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                        rc = 0;
-                else
-                        fprintf(stderr, "creating %s: %s\n", topic,
-                                rd_kafka_err2str(e));
-                rd_kafka_event_destroy(ev);
-        }
-        rd_kafka_NewTopic_destroy(nt);
-        rd_kafka_queue_destroy(q);
-        rd_kafka_destroy(rk);
-        return rc;
-}
-
 /* ---- reading a topic ----------------------------------------------------- */
 
 /* One record read: what the checks compare. */
@@ -170,99 +121,56 @@ static void seen_free(seen_t *s)
         }
 }
 
+/* What read_topic() keeps: records whose key or keel-id starts with
+ * prefix, newest first. */
+typedef struct keep_s {
+        const char *prefix;
+        seen_t *all;
+} keep_t;
+
+static void keep(void *opaque, const rd_kafka_message_t *m)
+{
+        keep_t *k = opaque;
+        rd_kafka_headers_t *hdrs = NULL;
+        const void *hv = NULL;
+        size_t hl = 0;
+        seen_t *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return;
+        if (!rd_kafka_message_headers(m, &hdrs))
+                rd_kafka_header_get_last(hdrs, "keel-id", &hv, &hl);
+        snprintf(s->keel_id, sizeof(s->keel_id), "%.*s", (int)hl,
+                 hv ? (const char *)hv : "");
+        snprintf(s->key, sizeof(s->key), "%.*s", (int)m->key_len,
+                 m->key ? (const char *)m->key : "");
+        s->value = calloc(1, m->len + 1);
+        if (s->value && m->len)
+                memcpy(s->value, m->payload, m->len);
+        s->len = m->len;
+        s->partition = m->partition;
+        if (!strncmp(s->key, k->prefix, strlen(k->prefix)) ||
+            !strncmp(s->keel_id, k->prefix, strlen(k->prefix))) {
+                s->next = k->all;
+                k->all = s;
+        } else {
+                seen_free(s);
+        }
+}
+
 /*
- * Read every partition of topic (which has `partitions`) from the
- * beginning to its end with isolation.level `isolation`, keeping the records
- * whose key or keel-id starts with prefix. Returns them (newest first), or NULL
- * with *ok 0 if the end was not reached within timeout_ms.
+ * Read every partition of topic from the beginning to its end with
+ * isolation.level `isolation`, keeping the records whose key or keel-id
+ * starts with prefix. Returns them (newest first), with *ok 0 if the end
+ * was not reached within timeout_ms.
  */
 static seen_t *read_topic(const char *bootstrap, const char *topic,
-                          int partitions, const char *prefix,
-                          const char *isolation, int timeout_ms, int *ok)
+                          const char *prefix, const char *isolation,
+                          int timeout_ms, int *ok)
 {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        rd_kafka_topic_partition_list_t *tl;
-        rd_kafka_t *c;
-        seen_t *all = NULL;
-        char err[512], group[96];
-        int *at_end = calloc((size_t)partitions, sizeof(int)), ends = 0;
-        int64_t deadline = e2e_now_ms() + timeout_ms;
-
-        *ok = 0;
-        snprintf(group, sizeof(group), "%sreader", prefix);
-        rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err,
-                          sizeof(err));
-        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
-        rd_kafka_conf_set(conf, "isolation.level", isolation, err, sizeof(err));
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err,
-                          sizeof(err));
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err,
-                          sizeof(err));
-        c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-        if (!c || !at_end) {
-                fprintf(stderr, "reader: %s\n", err);
-                free(at_end);
-                return NULL;
-        }
-        tl = rd_kafka_topic_partition_list_new(partitions);
-        for (int p = 0; p < partitions; p++)
-                rd_kafka_topic_partition_list_add(tl, topic, p)->offset =
-                    RD_KAFKA_OFFSET_BEGINNING;
-        rd_kafka_assign(c, tl);
-        rd_kafka_topic_partition_list_destroy(tl);
-        while (ends < partitions && e2e_now_ms() < deadline) {
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
-                rd_kafka_headers_t *hdrs = NULL;
-                const void *hv = NULL;
-                size_t hl = 0;
-                seen_t *s;
-                if (!m)
-                        continue;
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        if (m->partition >= 0 && m->partition < partitions &&
-                            !at_end[m->partition]) {
-                                at_end[m->partition] = 1;
-                                ends++;
-                        }
-                        rd_kafka_message_destroy(m);
-                        continue;
-                }
-                if (m->err) {
-                        fprintf(stderr, "reader: %s\n",
-                                rd_kafka_message_errstr(m));
-                        rd_kafka_message_destroy(m);
-                        continue;
-                }
-                rd_kafka_message_headers(m, &hdrs);
-                if (hdrs)
-                        rd_kafka_header_get_last(hdrs, "keel-id", &hv, &hl);
-                s = calloc(1, sizeof(*s));
-                if (s) {
-                        snprintf(s->keel_id, sizeof(s->keel_id), "%.*s",
-                                 (int)hl, hv ? (const char *)hv : "");
-                        snprintf(s->key, sizeof(s->key), "%.*s",
-                                 (int)m->key_len,
-                                 m->key ? (const char *)m->key : "");
-                        s->value = calloc(1, m->len + 1);
-                        if (s->value && m->len)
-                                memcpy(s->value, m->payload, m->len);
-                        s->len = m->len;
-                        s->partition = m->partition;
-                }
-                if (s && (!strncmp(s->key, prefix, strlen(prefix)) ||
-                          !strncmp(s->keel_id, prefix, strlen(prefix)))) {
-                        s->next = all;
-                        all = s;
-                } else {
-                        seen_free(s);
-                }
-                rd_kafka_message_destroy(m);
-        }
-        *ok = ends == partitions;
-        rd_kafka_consumer_close(c);
-        rd_kafka_destroy(c);
-        free(at_end);
-        return all;
+        keep_t k = {.prefix = prefix, .all = NULL};
+        *ok = e2e_read_topic(bootstrap, topic, isolation, timeout_ms, keep, &k);
+        return k.all;
 }
 
 /* ---- the checks --------------------------------------------------------- */
@@ -462,7 +370,7 @@ static void run_emitters(keel_client_t *client, const char *prefix, int n,
 
         ex = expected_of(w, &out->events);
         CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
-        seen = read_topic(procs.bootstrap, EMIT_TOPIC, partitions, prefix,
+        seen = read_topic(procs.bootstrap, EMIT_TOPIC, prefix,
                           "read_committed", 60000, &out->read_ok);
         for (seen_t *s = seen; s; s = s->next)
                 out->records++;
@@ -473,8 +381,7 @@ static void run_emitters(keel_client_t *client, const char *prefix, int n,
          * transactions, which read_committed hid. */
         {
                 int ok, all = 0;
-                seen = read_topic(procs.bootstrap, EMIT_TOPIC, partitions,
-                                  prefix, "read_uncommitted", 60000, &ok);
+                seen = read_topic(procs.bootstrap, EMIT_TOPIC, prefix, "read_uncommitted", 60000, &ok);
                 for (seen_t *s = seen; s; s = s->next)
                         all++;
                 seen_free(seen);
@@ -532,7 +439,7 @@ static void test_emit_exactly_once_through_orchestrator_crashes(void)
         begin("emit", "emit-orchestrator", prefix, sizeof(prefix));
         CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&procs), KEEL_OK);
         CU_ASSERT_EQUAL_FATAL(
-            create_topic(procs.bootstrap, EMIT_TOPIC, EMIT_PARTITIONS), 0);
+            e2e_create_topic(procs.bootstrap, EMIT_TOPIC, EMIT_PARTITIONS), 0);
         client = client_of(cfg);
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
         /* Every 25th workflow emits 100 records in one step. */
@@ -594,8 +501,7 @@ static void test_emit_to_a_missing_topic_goes_to_the_dlq(void)
 
         /* keel.dlq: a DeadLetter per record, keyed by the record's key,
          * carrying its keel-id, naming the topic. */
-        seen = read_topic(procs.bootstrap, KEEL_TOPIC_DLQ, E2E_PARTITIONS,
-                          prefix, "read_committed", 60000, &ok);
+        seen = read_topic(procs.bootstrap, KEEL_TOPIC_DLQ, prefix, "read_committed", 60000, &ok);
         CU_ASSERT(ok);
         for (seen_t *s = seen; s; s = s->next) {
                 expected_t *e = find_expected(ex, n_ex, s->keel_id);
@@ -642,41 +548,15 @@ static void test_emit_once_per_keel_id_on_the_dev_broker(void)
         int kills = e2e_env_int("KEEL_E2E_EMIT_DEV_KILLS", 3);
         keel_config_t *cfg = keel_config_new();
         keel_client_t *client;
-        char prefix[64], keel[600], portfile[700];
-        char *argv[12];
+        char prefix[64];
         pid_t broker;
         run_t r;
-        FILE *f;
 
         begin("emit-dev", "emit-dev-orchestrator", prefix, sizeof(prefix));
         /* A dev broker of its own, which stops by itself after 5 minutes
          * whatever happens to this test. */
-        snprintf(keel, sizeof(keel), "%s/keel",
-                 keel_test_env("KEEL_TEST_BIN_DIR"));
-        snprintf(portfile, sizeof(portfile), "%s/dev-broker.bootstrap",
-                 procs.workdir);
-        argv[0] = "/usr/bin/timeout";
-        argv[1] = "300";
-        argv[2] = keel;
-        argv[3] = "dev-broker";
-        argv[4] = "--partitions";
-        argv[5] = "12";
-        argv[6] = "--port-file";
-        argv[7] = portfile;
-        argv[8] = NULL;
-        broker = e2e_spawn(&procs, "dev-broker.log", argv);
+        broker = e2e_start_dev_broker(&procs, 12, 300);
         CU_ASSERT_FATAL(broker > 0);
-        procs.bootstrap[0] = '\0';
-        for (int i = 0; i < 100 && !procs.bootstrap[0]; i++) {
-                e2e_sleep_ms(100);
-                if ((f = fopen(portfile, "r"))) {
-                        if (!fgets(procs.bootstrap, sizeof(procs.bootstrap), f))
-                                procs.bootstrap[0] = '\0';
-                        fclose(f);
-                }
-        }
-        procs.bootstrap[strcspn(procs.bootstrap, "\r\n")] = '\0';
-        CU_ASSERT_FATAL(procs.bootstrap[0] != '\0');
         client = client_of(cfg);
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
 
@@ -883,9 +763,9 @@ static void test_lifecycle_stream_matches_the_projector(void)
         begin("lifecycle", "emit-orchestrator", prefix, sizeof(prefix));
         CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&procs), KEEL_OK);
         CU_ASSERT_EQUAL_FATAL(
-            create_topic(procs.bootstrap, EMIT_TOPIC, EMIT_PARTITIONS), 0);
+            e2e_create_topic(procs.bootstrap, EMIT_TOPIC, EMIT_PARTITIONS), 0);
         CU_ASSERT_EQUAL_FATAL(
-            create_topic(procs.bootstrap, LIFECYCLE_TOPIC, E2E_PARTITIONS), 0);
+            e2e_create_topic(procs.bootstrap, LIFECYCLE_TOPIC, E2E_PARTITIONS), 0);
         client = client_of(cfg);
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
         port = start_projector(&proj);
@@ -903,8 +783,7 @@ static void test_lifecycle_stream_matches_the_projector(void)
 
         /* The lifecycle records, by workflow, in log order (one key, one
          * partition: the order they were written in). */
-        seen = read_topic(procs.bootstrap, LIFECYCLE_TOPIC, E2E_PARTITIONS,
-                          prefix, "read_committed", 60000, &ok);
+        seen = read_topic(procs.bootstrap, LIFECYCLE_TOPIC, prefix, "read_committed", 60000, &ok);
         CU_ASSERT(ok);
         by_wf = json_object();
         for (seen_t *s = seen; s; s = s->next) {
