@@ -154,8 +154,8 @@ static int sel_parse(const char *text, sel_t *out, const char *where,
                         return KEEL_ERR_NOMEM;
                 while (*p == '.') {
                         const char *end = strchr(p + 1, '.');
-                        size_t len = end ? (size_t)(end - p - 1)
-                                         : strlen(p + 1);
+                        size_t len =
+                            end ? (size_t)(end - p - 1) : strlen(p + 1);
                         if (!len)
                                 return bad(errstr, errsize,
                                            "%s: '%s' has an empty member name",
@@ -188,8 +188,7 @@ static int str_member(const json_t *o, const char *name, const char *where,
                 return bad(errstr, errsize,
                            "%s: \"%s\" must be a non-empty string", where,
                            name);
-        return (*out = strdup(json_string_value(v))) ? KEEL_OK
-                                                     : KEEL_ERR_NOMEM;
+        return (*out = strdup(json_string_value(v))) ? KEEL_OK : KEEL_ERR_NOMEM;
 }
 
 static int one_of(const char *s, const char *const *symbols, const char *what,
@@ -206,9 +205,9 @@ static int route_parse(const json_t *o, route_t *rt, const char *where,
                        char *errstr, size_t errsize)
 {
         static const char *const known[] = {
-            "topic",          "start", "signal",          "workflow_id",
-            "id_prefix",      "input", "id_reuse_policy", "id_conflict_policy",
-            "when",           NULL};
+            "topic",     "start", "signal",          "workflow_id",
+            "id_prefix", "input", "id_reuse_policy", "id_conflict_policy",
+            "when",      NULL};
         static const char *const reuse[] = {"ALLOW_DUPLICATE",
                                             "ALLOW_DUPLICATE_FAILED_ONLY",
                                             "REJECT_DUPLICATE", NULL};
@@ -222,8 +221,7 @@ static int route_parse(const json_t *o, route_t *rt, const char *where,
                 return bad(errstr, errsize, "%s is not an object", where);
         json_object_foreach((json_t *)o, key, v)
         {
-                if ((rc = one_of(key, known, "member", where, errstr,
-                                 errsize)))
+                if ((rc = one_of(key, known, "member", where, errstr, errsize)))
                         return rc;
         }
         if ((rc = str_member(o, "topic", where, 1, &rt->topic, errstr,
@@ -235,18 +233,33 @@ static int route_parse(const json_t *o, route_t *rt, const char *where,
             (rc = str_member(o, "workflow_id", where, 1, &wid, errstr,
                              errsize)) ||
             (rc = str_member(o, "input", where, 0, &input, errstr, errsize)) ||
-            (rc = str_member(o, "id_reuse_policy", where, 0, &rt->reuse,
-                             errstr, errsize)) ||
+            (rc = str_member(o, "id_reuse_policy", where, 0, &rt->reuse, errstr,
+                             errsize)) ||
             (rc = str_member(o, "id_conflict_policy", where, 0, &rt->conflict,
                              errstr, errsize)))
                 goto out;
-        if (json_is_string(json_object_get(o, "id_prefix")))
-                rt->id_prefix =
-                    strdup(json_string_value(json_object_get(o, "id_prefix")));
-        else if (json_object_get(o, "id_prefix")) {
-                rc = bad(errstr, errsize, "%s: \"id_prefix\" must be a string",
-                         where);
-                goto out;
+        if (json_object_get(o, "id_prefix")) {
+                /* Checked here as the start of an ID, so that a bad
+                 * prefix is a routes error and not a dead letter for
+                 * every record. */
+                if (!json_is_string(json_object_get(o, "id_prefix"))) {
+                        rc = bad(errstr, errsize,
+                                 "%s: \"id_prefix\" must be a string", where);
+                        goto out;
+                }
+                if (!(rt->id_prefix = strdup(
+                          json_string_value(json_object_get(o, "id_prefix")))))
+                        goto nomem;
+                if (*rt->id_prefix &&
+                    (keel__check_name(rt->id_prefix, "\"id_prefix\"",
+                                      KEEL_WORKFLOW_ID_MAX - 1, msg,
+                                      sizeof(msg)) ||
+                     (rt->id_prefix[0] == '!' &&
+                      snprintf(msg, sizeof(msg),
+                               "\"id_prefix\" starts with '!' (reserved)")))) {
+                        rc = bad(errstr, errsize, "%s: %s", where, msg);
+                        goto out;
+                }
         }
         if (!rt->workflow_type && !rt->signal_name) {
                 rc = bad(errstr, errsize,
@@ -272,9 +285,9 @@ static int route_parse(const json_t *o, route_t *rt, const char *where,
         /* Signal-with-start signals a running workflow: USE_EXISTING,
          * as Temporal's SignalWithStart always does. */
         if (!rt->conflict &&
-            !(rt->conflict = strdup(rt->workflow_type && rt->signal_name
-                                        ? conflict[1]
-                                        : conflict[0])))
+            !(rt->conflict =
+                  strdup(rt->workflow_type && rt->signal_name ? conflict[1]
+                                                              : conflict[0])))
                 goto nomem;
         if ((rc = one_of(rt->reuse, reuse, "id_reuse_policy", where, errstr,
                          errsize)) ||
@@ -345,8 +358,9 @@ int keel__ingress_routes_parse(const json_t *doc, keel__ingress_routes_t **out,
 
         *out = NULL;
         if (!json_is_object(doc))
-                return bad(errstr, errsize, "the document must be an object "
-                                            "with \"routes\": [...]");
+                return bad(errstr, errsize,
+                           "the document must be an object "
+                           "with \"routes\": [...]");
         json_object_foreach((json_t *)doc, key, v)
         {
                 if ((rc = one_of(key, known, "member", "the document", errstr,
@@ -396,8 +410,8 @@ int keel__ingress_routes_parse(const json_t *doc, keel__ingress_routes_t **out,
                 size_t t;
                 snprintf(where, sizeof(where), "routes[%zu]", i);
                 r->n++;
-                if ((rc = route_parse(v, &r->routes[i], where, errstr,
-                                      errsize)))
+                if ((rc =
+                         route_parse(v, &r->routes[i], where, errstr, errsize)))
                         goto fail;
                 if (!strncmp(r->routes[i].topic, "keel.", 5) ||
                     !strncmp(r->routes[i].topic, "__", 2)) {
@@ -457,8 +471,7 @@ static const json_t *value_json(rec_ctx_t *c)
                         snprintf(c->value_err, sizeof(c->value_err),
                                  "the record has no value (a tombstone)");
                 } else {
-                        c->value = json_loadb(c->src->value,
-                                              c->src->value_len,
+                        c->value = json_loadb(c->src->value, c->src->value_len,
                                               JSON_DECODE_ANY, &je);
                         if (!c->value)
                                 snprintf(c->value_err, sizeof(c->value_err),
@@ -550,8 +563,8 @@ static int sel_text(rec_ctx_t *c, const sel_t *s, char *out, size_t outsize,
                                 snprintf(why, whysize, "%s holds a NUL byte",
                                          s->text);
                 } else {
-                        snprintf(why, whysize, "%s is %zu bytes long",
-                                 s->text, json_string_length(v));
+                        snprintf(why, whysize, "%s is %zu bytes long", s->text,
+                                 json_string_length(v));
                 }
         } else if (json_is_integer(v)) {
                 snprintf(out, outsize, "%" JSON_INTEGER_FORMAT,
@@ -614,7 +627,8 @@ keel__ingress_verdict_t keel__ingress_map(const keel__ingress_routes_t *r,
 {
         rec_ctx_t c = {.src = src};
         const route_t *rt;
-        char wid[KEEL_WORKFLOW_ID_MAX * 2 + 2], idpart[KEEL_WORKFLOW_ID_MAX + 1];
+        char wid[KEEL_WORKFLOW_ID_MAX * 2 + 2],
+            idpart[KEEL_WORKFLOW_ID_MAX + 1];
         char cid[1200], err[300];
         keel__ingress_verdict_t v = KEEL__INGRESS_DEAD;
         json_t *input = NULL;
@@ -651,17 +665,16 @@ keel__ingress_verdict_t keel__ingress_map(const keel__ingress_routes_t *r,
                 snprintf(why, whysize, "out of memory");
                 goto out;
         }
-        snprintf(cid, sizeof(cid), "ingress/%s/%s/%d/%lld", r->name,
-                 src->topic, (int)src->partition, (long long)src->offset);
+        snprintf(cid, sizeof(cid), "ingress/%s/%s/%d/%lld", r->name, src->topic,
+                 (int)src->partition, (long long)src->offset);
         if (rt->workflow_type) {
                 *type = "keel.inbox.StartWorkflow";
                 *rec = json_pack(
                     "{ss ss sI ss ss ss ss ss? ss}", "workflow_id", wid,
                     "command_id", cid, "ts", (json_int_t)now_ms,
-                    "workflow_type", rt->workflow_type, "input",
-                    text, "id_reuse_policy",
-                    rt->reuse, "id_conflict_policy", rt->conflict,
-                    "signal_name", rt->signal_name,
+                    "workflow_type", rt->workflow_type, "input", text,
+                    "id_reuse_policy", rt->reuse, "id_conflict_policy",
+                    rt->conflict, "signal_name", rt->signal_name,
                     "signal_payload", rt->signal_name ? text : "null");
                 /* Signal-with-start: the input is also the signal's
                  * payload. */
@@ -763,8 +776,8 @@ static int part_open(part_t *pt)
         }
         rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
         rd_kafka_conf_set_opaque(conf, pt);
-        if (!(pt->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err,
-                                          sizeof(err)))) {
+        if (!(pt->producer =
+                  rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err)))) {
                 rd_kafka_conf_destroy(conf);
                 goto fail;
         }
@@ -916,8 +929,8 @@ keel__ingress_t *keel__ingress_new(const keel_config_t *cfg,
                 goto fail;
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
         rd_kafka_conf_set_opaque(conf, ing);
-        if (!(ing->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err,
-                                           sizeof(err))))
+        if (!(ing->consumer =
+                  rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err))))
                 goto fail;
         conf = NULL;
         rd_kafka_poll_set_consumer(ing->consumer);
@@ -1038,10 +1051,10 @@ static int one(part_t *pt, const rd_kafka_message_t *m, int64_t now,
         if (v == KEEL__INGRESS_COMMAND) {
                 const char *wid =
                     json_string_value(json_object_get(rec, "workflow_id"));
-                rc = txn_produce(pt, KEEL_TOPIC_INBOX,
-                                 keel_partition_of(wid, strlen(wid),
-                                                   ing->inbox_parts),
-                                 wid, strlen(wid), type, rec, source);
+                rc = txn_produce(
+                    pt, KEEL_TOPIC_INBOX,
+                    keel_partition_of(wid, strlen(wid), ing->inbox_parts), wid,
+                    strlen(wid), type, rec, source);
                 if (!strcmp(type, "keel.inbox.StartWorkflow"))
                         (*starts)++;
                 else
@@ -1053,10 +1066,9 @@ static int one(part_t *pt, const rd_kafka_message_t *m, int64_t now,
                  "topic=%s partition=%d offset=%lld msg=\"dead-lettered\" "
                  "reason=\"%s\"",
                  pt->topic, (int)m->partition, (long long)m->offset, why);
-        rec = keel_codec_dead_letter(pt->topic, m->partition, m->offset, m->key,
-                                     m->key_len, m->payload, m->len,
-                                     "KEEL_ERR_INVALID_ARG", why, "ingress",
-                                     now);
+        rec = keel_codec_dead_letter(
+            pt->topic, m->partition, m->offset, m->key, m->key_len, m->payload,
+            m->len, "KEEL_ERR_INVALID_ARG", why, "ingress", now);
         if (!rec)
                 return KEEL_ERR_NOMEM;
         rc = txn_produce(pt, KEEL_TOPIC_DLQ, m->partition % ing->dlq_parts,
@@ -1165,8 +1177,7 @@ static void run_batch(part_t *pt, rd_kafka_message_t **msgs, size_t n)
                 return;
         }
         for (size_t i = 0; i < n; i++)
-                if (one(pt, msgs[i], now, &starts, &signals, &dead,
-                        &skipped)) {
+                if (one(pt, msgs[i], now, &starts, &signals, &dead, &skipped)) {
                         rd_kafka_abort_transaction(pt->producer, 10000);
                         part_fail(pt, "produce", NULL);
                         return;
@@ -1229,8 +1240,8 @@ int keel__ingress_run(keel__ingress_t *ing, atomic_int *stop)
                 return KEEL_ERR_NOMEM;
         }
         for (size_t i = 0; i < ing->routes->ntopics; i++)
-                rd_kafka_topic_partition_list_add(topics, ing->routes->topics[i],
-                                                  RD_KAFKA_PARTITION_UA);
+                rd_kafka_topic_partition_list_add(
+                    topics, ing->routes->topics[i], RD_KAFKA_PARTITION_UA);
         err = rd_kafka_subscribe(ing->consumer, topics);
         rd_kafka_topic_partition_list_destroy(topics);
         if (err) {
