@@ -954,6 +954,19 @@ keel__ingress_t *keel__ingress_new(const keel_config_t *cfg,
                         rd_kafka_mem_free(ing->consumer, id);
                 ing->plain_commit = !strncmp(cid_buf, "mockCluster", 11);
         }
+        /* A source topic that is not there would be picked up only at the
+         * next metadata refresh, minutes later: say so now, as Kafka
+         * Streams does for a missing source topic. (The dev broker makes
+         * the topic on this look-up.) */
+        for (size_t i = 0; i < routes->ntopics; i++)
+                if (topic_partitions(ing->consumer, routes->topics[i]) <= 0) {
+                        snprintf(err, sizeof(err),
+                                 "source topic %s is not there on %s: "
+                                 "create it first",
+                                 routes->topics[i],
+                                 keel_config_get(cfg, "bootstrap"));
+                        goto fail;
+                }
         keel_log(KEEL_LOG_INFO, LOG,
                  "msg=\"ingress ready\" name=%s group=%s routes=%zu "
                  "topics=%zu cluster_id=%s%s",

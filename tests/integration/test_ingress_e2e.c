@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ORDERS   "orders"
@@ -134,15 +135,16 @@ static int write_routes(void)
                  procs.workdir);
         if (!(f = fopen(routes_path, "w")))
                 return -1;
-        fprintf(f,
-                "{\"name\": \"%s\", \"routes\": [\n"
-                "  {\"topic\": \"%s\", \"when\": {\"value.kind\": \"order\"},\n"
-                "   \"start\": \"order\", \"workflow_id\": \"value.order_id\",\n"
-                "   \"id_prefix\": \"%s\"},\n"
-                "  {\"topic\": \"%s\", \"signal\": \"paid\",\n"
-                "   \"workflow_id\": \"key\", \"id_prefix\": \"%s\"}\n"
-                "]}\n",
-                name, ORDERS, prefix, PAYMENTS, prefix);
+        fprintf(
+            f,
+            "{\"name\": \"%s\", \"routes\": [\n"
+            "  {\"topic\": \"%s\", \"when\": {\"value.kind\": \"order\"},\n"
+            "   \"start\": \"order\", \"workflow_id\": \"value.order_id\",\n"
+            "   \"id_prefix\": \"%s\"},\n"
+            "  {\"topic\": \"%s\", \"signal\": \"paid\",\n"
+            "   \"workflow_id\": \"key\", \"id_prefix\": \"%s\"}\n"
+            "]}\n",
+            name, ORDERS, prefix, PAYMENTS, prefix);
         return fclose(f);
 }
 
@@ -289,10 +291,11 @@ static void check_results(e2e_watch_t *w, outcome_t *o)
                 const e2e_wf_t *wf = &w->wfs[i];
                 const json_t *done =
                     e2e_wf_event(wf, "WorkflowCompleted", NULL, 0);
-                json_t *res = done ? json_loads(json_string_value(json_object_get(
-                                                    done, "result")),
-                                                0, NULL)
-                                   : NULL;
+                json_t *res =
+                    done ? json_loads(json_string_value(
+                                          json_object_get(done, "result")),
+                                      0, NULL)
+                         : NULL;
                 json_int_t order =
                     json_integer_value(json_object_get(res, "order"));
                 json_int_t amount = json_integer_value(
@@ -305,10 +308,10 @@ static void check_results(e2e_watch_t *w, outcome_t *o)
                     order != i || amount != 100 + i) {
                         if (o->wrong++ < 10)
                                 fprintf(stderr, "%s: result %s\n", wf->id,
-                                        done ? json_string_value(
-                                                   json_object_get(done,
-                                                                   "result"))
-                                             : "(none)");
+                                        done
+                                            ? json_string_value(json_object_get(
+                                                  done, "result"))
+                                            : "(none)");
                 }
                 json_decref(res);
         }
@@ -401,10 +404,9 @@ static void collect_dead(void *opaque, const rd_kafka_message_t *m)
                 d->offsets[d->n++] =
                     json_integer_value(json_object_get(rec, "source_offset"));
                 reason = json_string_value(json_object_get(rec, "reason"));
-                if (!reason ||
-                    (!strstr(reason, "not JSON") &&
-                     !strstr(reason, "no workflow ID") &&
-                     !strstr(reason, "control character")))
+                if (!reason || (!strstr(reason, "not JSON") &&
+                                !strstr(reason, "no workflow ID") &&
+                                !strstr(reason, "control character")))
                         if (d->no_reason++ < 5)
                                 fprintf(stderr, "dead letter reason: %s\n",
                                         reason ? reason : "(none)");
@@ -460,8 +462,8 @@ static void run_ingress(int n, int rate, int kills, run_t *r)
 
         w = e2e_watch_new(procs.bootstrap, prefix, n, E2E_WATCH_EVENTS);
         CU_ASSERT_PTR_NOT_NULL_FATAL(w);
-        r->started = e2e_watch_until(w, e2e_now_ms() + 240000, held_started,
-                                     NULL);
+        r->started =
+            e2e_watch_until(w, e2e_now_ms() + 240000, held_started, NULL);
         CU_ASSERT_EQUAL(produce_payments(rk, n), 0);
         CU_ASSERT(e2e_watch_until(w, e2e_now_ms() + 180000,
                                   e2e_watch_all_closed, NULL));
@@ -483,22 +485,22 @@ static void run_ingress(int n, int rate, int kills, run_t *r)
         e2e_watch_destroy(w);
         rd_kafka_destroy(rk);
 
-        snprintf(cmds.cid_prefix, sizeof(cmds.cid_prefix), "ingress/%s/",
-                 name);
-        r->read_inbox = e2e_read_topic(procs.bootstrap, KEEL_TOPIC_INBOX,
-                                       "read_committed", 60000,
-                                       collect_command, &cmds);
+        snprintf(cmds.cid_prefix, sizeof(cmds.cid_prefix), "ingress/%s/", name);
+        r->read_inbox =
+            e2e_read_topic(procs.bootstrap, KEEL_TOPIC_INBOX, "read_committed",
+                           60000, collect_command, &cmds);
         count_commands(&cmds, ORDERS, &r->starts, &r->start_repeats);
         count_commands(&cmds, PAYMENTS, &r->signals, &r->signal_repeats);
         cmds_free(&cmds);
-        r->read_dlq = e2e_read_topic(procs.bootstrap, KEEL_TOPIC_DLQ,
-                                     "read_committed", 60000, collect_dead,
-                                     &dead);
+        r->read_dlq =
+            e2e_read_topic(procs.bootstrap, KEEL_TOPIC_DLQ, "read_committed",
+                           60000, collect_dead, &dead);
         r->dead_letters = dead.n;
         r->dead_no_reason = dead.no_reason;
         qsort(dead.offsets, (size_t)dead.n, sizeof(int64_t), cmp_i64);
         for (int i = 0; i < dead.n; i++)
-                r->dead_distinct += !i || dead.offsets[i] != dead.offsets[i - 1];
+                r->dead_distinct +=
+                    !i || dead.offsets[i] != dead.offsets[i - 1];
         printf("  keel.inbox: %zu starts (%zu repeated), %zu signals (%zu "
                "repeated); keel.dlq: %d dead letters (%d distinct)\n",
                r->starts, r->start_repeats, r->signals, r->signal_repeats,
@@ -557,6 +559,52 @@ static void test_ingress_exactly_once_through_crashes(void)
         CU_ASSERT_EQUAL(r.dead_no_reason, 0);
 }
 
+/* A routes file naming a topic that does not exist: `keel ingress` and
+ * keel-orchestrator --ingress refuse to start (exit 2) and name it, rather
+ * than wait minutes for a metadata refresh. */
+static void test_ingress_missing_source_topic_is_an_error(void)
+{
+        char keel[600], log[800], line[2048], bad_routes[720];
+        char *argv[10];
+        const char *extra[] = {"--ingress", bad_routes, NULL};
+        int st, named = 0;
+        pid_t pid;
+        FILE *f;
+
+        begin("ingress-missing");
+        snprintf(bad_routes, sizeof(bad_routes), "%s/missing.json",
+                 procs.workdir);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(bad_routes, "w"));
+        fprintf(f,
+                "{\"routes\": [{\"topic\": \"no-such-topic-%d\", "
+                "\"start\": \"order\", \"workflow_id\": \"key\"}]}\n",
+                (int)getpid());
+        fclose(f);
+        snprintf(keel, sizeof(keel), "%s/keel",
+                 keel_test_env("KEEL_TEST_BIN_DIR"));
+        argv[0] = keel;
+        argv[1] = "ingress";
+        argv[2] = "--bootstrap";
+        argv[3] = procs.bootstrap;
+        argv[4] = "--routes";
+        argv[5] = bad_routes;
+        argv[6] = NULL;
+        pid = e2e_spawn(&procs, "missing.log", argv);
+        st = e2e_stop(pid, 0); /* signal 0: just wait for it */
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+        pid = e2e_start_orchestrator(&procs, "missing.log", module, extra);
+        st = e2e_stop(pid, 0);
+        CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+        snprintf(log, sizeof(log), "%s/missing.log", procs.workdir);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f = fopen(log, "r"));
+        while (fgets(line, sizeof(line), f))
+                named += strstr(line, "source topic no-such-topic-") &&
+                         strstr(line, "is not there") &&
+                         strstr(line, "create it first");
+        fclose(f);
+        CU_ASSERT_EQUAL(named, 2);
+}
+
 /* ---- on the dev broker -------------------------------------------------- */
 
 static void test_ingress_once_per_record_on_the_dev_broker(void)
@@ -599,6 +647,8 @@ static void test_ingress_once_per_record_on_the_dev_broker(void)
 static CU_TestInfo tests[] = {
     {"test_ingress_exactly_once_through_crashes",
      test_ingress_exactly_once_through_crashes},
+    {"test_ingress_missing_source_topic_is_an_error",
+     test_ingress_missing_source_topic_is_an_error},
     {"test_ingress_once_per_record_on_the_dev_broker",
      test_ingress_once_per_record_on_the_dev_broker},
     CU_TEST_INFO_NULL,
