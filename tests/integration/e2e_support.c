@@ -94,8 +94,7 @@ int e2e_topics_create_queue(const e2e_env_t *env, const char *queue)
         return rc;
 }
 
-int e2e_create_topic(const char *bootstrap, const char *topic,
-                     int partitions)
+int e2e_create_topic(const char *bootstrap, const char *topic, int partitions)
 {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_NewTopic_t *nt;

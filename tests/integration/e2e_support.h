@@ -51,8 +51,7 @@ int e2e_topics_create_queue(const e2e_env_t *env, const char *queue);
 /* Create a topic of the users' own (not keel's) on the broker env names,
  * with `partitions` partitions; an existing one is fine. 0, or -1
  * (printed). */
-int e2e_create_topic(const char *bootstrap, const char *topic,
-                     int partitions);
+int e2e_create_topic(const char *bootstrap, const char *topic, int partitions);
 
 /*
  * A dev broker (`keel dev-broker --partitions P`) of the test's own, which

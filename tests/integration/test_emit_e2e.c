@@ -370,8 +370,8 @@ static void run_emitters(keel_client_t *client, const char *prefix, int n,
 
         ex = expected_of(w, &out->events);
         CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
-        seen = read_topic(procs.bootstrap, EMIT_TOPIC, prefix,
-                          "read_committed", 60000, &out->read_ok);
+        seen = read_topic(procs.bootstrap, EMIT_TOPIC, prefix, "read_committed",
+                          60000, &out->read_ok);
         for (seen_t *s = seen; s; s = s->next)
                 out->records++;
         out->wrong = check_records(seen, ex, out->events, partitions,
@@ -381,7 +381,8 @@ static void run_emitters(keel_client_t *client, const char *prefix, int n,
          * transactions, which read_committed hid. */
         {
                 int ok, all = 0;
-                seen = read_topic(procs.bootstrap, EMIT_TOPIC, prefix, "read_uncommitted", 60000, &ok);
+                seen = read_topic(procs.bootstrap, EMIT_TOPIC, prefix,
+                                  "read_uncommitted", 60000, &ok);
                 for (seen_t *s = seen; s; s = s->next)
                         all++;
                 seen_free(seen);
@@ -501,7 +502,8 @@ static void test_emit_to_a_missing_topic_goes_to_the_dlq(void)
 
         /* keel.dlq: a DeadLetter per record, keyed by the record's key,
          * carrying its keel-id, naming the topic. */
-        seen = read_topic(procs.bootstrap, KEEL_TOPIC_DLQ, prefix, "read_committed", 60000, &ok);
+        seen = read_topic(procs.bootstrap, KEEL_TOPIC_DLQ, prefix,
+                          "read_committed", 60000, &ok);
         CU_ASSERT(ok);
         for (seen_t *s = seen; s; s = s->next) {
                 expected_t *e = find_expected(ex, n_ex, s->keel_id);
@@ -765,7 +767,8 @@ static void test_lifecycle_stream_matches_the_projector(void)
         CU_ASSERT_EQUAL_FATAL(
             e2e_create_topic(procs.bootstrap, EMIT_TOPIC, EMIT_PARTITIONS), 0);
         CU_ASSERT_EQUAL_FATAL(
-            e2e_create_topic(procs.bootstrap, LIFECYCLE_TOPIC, E2E_PARTITIONS), 0);
+            e2e_create_topic(procs.bootstrap, LIFECYCLE_TOPIC, E2E_PARTITIONS),
+            0);
         client = client_of(cfg);
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
         port = start_projector(&proj);
@@ -783,7 +786,8 @@ static void test_lifecycle_stream_matches_the_projector(void)
 
         /* The lifecycle records, by workflow, in log order (one key, one
          * partition: the order they were written in). */
-        seen = read_topic(procs.bootstrap, LIFECYCLE_TOPIC, prefix, "read_committed", 60000, &ok);
+        seen = read_topic(procs.bootstrap, LIFECYCLE_TOPIC, prefix,
+                          "read_committed", 60000, &ok);
         CU_ASSERT(ok);
         by_wf = json_object();
         for (seen_t *s = seen; s; s = s->next) {
