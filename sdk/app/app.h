@@ -119,8 +119,8 @@ void keel__app_metrics_stop(void *handle);
 typedef struct keel_app_ingress_s keel_app_ingress_t;
 keel_app_ingress_t *keel__app_ingress_start(const keel_config_t *cfg,
                                             const char *routes_path,
-                                            const char *component,
-                                            char *errstr, size_t errsize);
+                                            const char *component, char *errstr,
+                                            size_t errsize);
 /* The ingress, for its metrics; NULL for a NULL handle. */
 struct keel__ingress_s *keel__app_ingress_get(keel_app_ingress_t *h);
 /* Stop it (its last transaction ends first) and free it; KEEL_OK, or the

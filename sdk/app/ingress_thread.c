@@ -38,8 +38,8 @@ static void *run(void *arg)
 
 keel_app_ingress_t *keel__app_ingress_start(const keel_config_t *cfg,
                                             const char *routes_path,
-                                            const char *component,
-                                            char *errstr, size_t errsize)
+                                            const char *component, char *errstr,
+                                            size_t errsize)
 {
         keel__ingress_routes_t *routes;
         keel_app_ingress_t *h;

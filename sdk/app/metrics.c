@@ -51,8 +51,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
                 len = (size_t)snprintf(body, sizeof(body), "not found\n");
                 status = MHD_HTTP_NOT_FOUND;
         }
-        resp = MHD_create_response_from_buffer(len, body,
-                                               MHD_RESPMEM_MUST_COPY);
+        resp =
+            MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return MHD_NO;
         MHD_add_response_header(resp, "Content-Type",

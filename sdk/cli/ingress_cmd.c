@@ -20,7 +20,8 @@ static const char usage[] =
     "that cannot be mapped go to keel.dlq with the reason.\n\n"
     "  --routes FILE       the routes (also the 'ingress.routes' setting)\n"
     "  --metrics-port-file F  write the metrics port to F once serving\n"
-    "                      (metrics.listen; /metrics, /healthz)\n" KEEL_APP_COMMON_HELP;
+    "                      (metrics.listen; /metrics, "
+    "/healthz)\n" KEEL_APP_COMMON_HELP;
 
 static void render(void *opaque, char *buf, size_t size, size_t *len)
 {
@@ -65,8 +66,9 @@ int keel_cli_ingress(int argc, char **argv)
         keel__app_configure(&app);
         routes = keel_config_get(app.cfg, "ingress.routes");
         if (!routes || !*routes) {
-                fprintf(stderr, "keel ingress: no routes: give --routes "
-                                "FILE\n\n%s",
+                fprintf(stderr,
+                        "keel ingress: no routes: give --routes "
+                        "FILE\n\n%s",
                         usage);
                 keel__app_destroy(&app);
                 return KEEL_EXIT_USAGE;
@@ -78,9 +80,9 @@ int keel_cli_ingress(int argc, char **argv)
                 keel__app_destroy(&app);
                 return KEEL_EXIT_USAGE;
         }
-        metrics = keel__app_metrics_start(
-            keel_config_get(app.cfg, "metrics.listen"), "ingress", render, h,
-            &port);
+        metrics =
+            keel__app_metrics_start(keel_config_get(app.cfg, "metrics.listen"),
+                                    "ingress", render, h, &port);
         if (metrics && keel__app_write_port(port_file, port))
                 keel_log(KEEL_LOG_WARN, "ingress",
                          "msg=\"cannot write port file\" path=%s", port_file);
