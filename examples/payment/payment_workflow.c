@@ -3,7 +3,9 @@
  * workflow API. Input: {"order": "...", "card": "...", "amount": 4200,
  * "sku": "...", "refund_window_ms": optional, default 72 hours,
  * "start_to_close_ms": optional, every activity's start-to-close timeout,
- * default 10 s (tests shorten it to see a timeout and a retry soon)}.
+ * default 10 s (tests shorten it to see a timeout and a retry soon),
+ * "customer": optional, indexes the payment for listings (search
+ * attributes CustomerId and Stage)}.
  */
 #include "payment.h"
 
@@ -28,7 +30,7 @@ static void stage(keel_wf_t *wf, const char *name, int64_t until)
         keel_set_state(wf, st);
 }
 
-static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
+static keel_err_t pay(keel_wf_t *wf, const json_t *input, json_t **result)
 {
         json_t *in = (json_t *)input;
         int64_t window = PAYMENT_REFUND_WINDOW_MS;
@@ -89,6 +91,35 @@ static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
                 keel_activity(wf, "releaseInventory", json_incref(in), &opts,
                               NULL);
         }
+        return rc;
+}
+
+/* Search attributes: the customer, and the stage the payment is at
+ * ("charging" until it ends, then its outcome), so that
+ * GET /api/v1/workflows?search=CustomerId=c-42&search=Stage=refunded
+ * finds a customer's refunds. Only payments whose input names a customer
+ * are indexed: no payment recorded before this code had one, so theirs
+ * replay with the same commands as before. (Adding commands to runs
+ * already under way needs keel_patched().) */
+static void index_payment(keel_wf_t *wf, const json_t *input, const char *stage)
+{
+        const json_t *customer = json_object_get(input, "customer");
+        if (json_is_string(customer))
+                keel_upsert_search_attributes(
+                    wf, json_pack("{sO ss}", "CustomerId", customer, "Stage",
+                                  stage));
+}
+
+static keel_err_t payment(keel_wf_t *wf, const json_t *input, json_t **result)
+{
+        keel_err_t rc;
+        index_payment(wf, input, "charging");
+        rc = pay(wf, input, result);
+        index_payment(wf, input,
+                      rc == KEEL_OK ? json_string_value(
+                                          json_object_get(*result, "status"))
+                      : rc == KEEL_ERR_CANCELLED ? "cancelled"
+                                                 : "failed");
         return rc;
 }
 

@@ -2,7 +2,8 @@
  * fold.c: the projector's fold of keel.history events into the current
  * state of every workflow's latest run (proj.h). It keeps plain structs,
  * not histories: status, input and result as text, pending activities and
- * timers, a signal count and the last few signal names. Status follows
+ * timers, a signal count and the last few signal names, the search
+ * attributes as an object (search_attrs_int.h folds them). Status follows
  * keel_client_result(): WorkflowStarted opens a run (replacing the
  * previous one), the closing events set the final status,
  * NonDeterminismDetected blocks a run until new commands show it moving.
@@ -11,6 +12,7 @@
 #include "proj.h"
 
 #include "keel/error.h"
+#include "search_attrs_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,8 +86,10 @@ static void run_clear(proj_wf_t *wf)
         free(wf->result);
         free(wf->failure);
         free(wf->state);
+        json_decref(wf->search_attrs);
         wf->run_id = wf->type = wf->input = wf->result = wf->failure = NULL;
         wf->state = NULL;
+        wf->search_attrs = NULL;
         wf->noffsets = 0;
         for (size_t i = 0; i < wf->nacts; i++) {
                 free(wf->acts[i].id);
@@ -396,6 +400,9 @@ void proj_fold_apply(void *fold, const json_t *ev)
         f->events++;
         wf->history_length = rec_int(rec, "seq");
         offset_add(wf, wf->history_length, json_object_get(ev, "offset"));
+        /* The start's search attributes and upserts; out of memory, the
+         * workflow shows and matches what was merged so far. */
+        keel__sa_apply(&wf->search_attrs, ev);
 
         if (IS("ActivityScheduled")) {
                 act_add(wf, rec_str(rec, "activity_id"),
@@ -496,12 +503,14 @@ static json_t *failure_json(const char *text)
 
 json_t *proj_wf_summary_json(const proj_wf_t *wf)
 {
-        return json_pack("{ss ss* ss* ss so so sI}", "workflow_id", wf->id,
+        return json_pack("{ss ss* ss* ss so so sI so}", "workflow_id", wf->id,
                          "run_id", wf->run_id, "type", wf->type, "status",
                          proj_status_name(wf->status), "start_time",
                          ts_json(wf->start_ts), "close_time",
                          ts_json(wf->close_ts), "history_length",
-                         (json_int_t)wf->history_length);
+                         (json_int_t)wf->history_length, "search_attributes",
+                         wf->search_attrs ? json_deep_copy(wf->search_attrs)
+                                          : json_object());
 }
 
 json_t *proj_wf_json(const proj_wf_t *wf)

@@ -26,6 +26,7 @@
 #include "clock_int.h"
 #include "history_int.h"
 #include "proj.h"
+#include "search_attrs_int.h"
 #include "web.h"
 
 #include "keel/client.h"
@@ -311,7 +312,7 @@ static enum MHD_Result param_cb(void *cls, enum MHD_ValueKind kind,
                 q->bad = "too many query parameters";
                 return MHD_YES;
         }
-        for (size_t i = 0; i < q->n; i++) {
+        for (size_t i = 0; i < q->n && strcmp(key, "search"); i++) {
                 if (!strcmp(q->key[i], key)) {
                         q->bad = "a query parameter is repeated";
                         return MHD_YES;
@@ -719,17 +720,62 @@ static int has_prefix(const char *id, const char *prefix, size_t pl)
         return !pl || !strncmp(id, prefix, pl);
 }
 
+/* A search term, "search=<name>=<value>": the attribute `name` has a
+ * value whose text is `value`. */
+typedef struct term_s {
+        char name[KEEL_SEARCH_ATTR_NAME_MAX + 1];
+        const char *value;
+} term_t;
+
 typedef struct filter_s {
         int by_status;
         proj_status_t st;
         const char *type, *prefix;
         size_t pl;
         int64_t started_after, started_before, closed_after, closed_before;
+        term_t terms[MAX_PARAMS];
+        size_t nterms;
 } filter_t;
+
+/* Is text the value v? A string by its characters; an integer or a
+ * boolean by its JSON text ("42", "true"); a real by the number text
+ * reads as ("1.5" and "1.50" alike). */
+static int value_is(const json_t *v, const char *text)
+{
+        char buf[32], *end;
+        double d;
+
+        if (!v)
+                return 0;
+        switch (json_typeof(v)) {
+        case JSON_STRING:
+                return !strcmp(json_string_value(v), text);
+        case JSON_INTEGER:
+                snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                         json_integer_value(v));
+                return !strcmp(buf, text);
+        case JSON_REAL:
+                if (!(*text == '-' || (*text >= '0' && *text <= '9')))
+                        return 0;
+                d = strtod(text, &end);
+                return !*end && d == json_real_value(v);
+        case JSON_TRUE:
+                return !strcmp(text, "true");
+        case JSON_FALSE:
+                return !strcmp(text, "false");
+        default:
+                return 0;
+        }
+}
 
 /* Does wf match f, status aside? */
 static int matches(const filter_t *f, const proj_wf_t *wf)
 {
+        for (size_t i = 0; i < f->nterms; i++)
+                if (!value_is(
+                        json_object_get(wf->search_attrs, f->terms[i].name),
+                        f->terms[i].value))
+                        return 0;
         if (f->type && (!wf->type || strcmp(wf->type, f->type)))
                 return 0;
         if (wf->start_ts < f->started_after || wf->start_ts > f->started_before)
@@ -768,6 +814,29 @@ static int parse_filter(const params_t *q, filter_t *f, reply_t *rp)
         }
         f->prefix = param(q, "prefix");
         f->pl = f->prefix ? strlen(f->prefix) : 0;
+        for (size_t i = 0; i < q->n; i++) {
+                const char *eq;
+                size_t nl;
+                term_t *t = &f->terms[f->nterms];
+                if (strcmp(q->key[i], "search"))
+                        continue;
+                eq = strchr(q->val[i], '=');
+                nl = eq ? (size_t)(eq - q->val[i]) : 0;
+                if (nl && nl < sizeof(t->name))
+                        snprintf(t->name, sizeof(t->name), "%.*s", (int)nl,
+                                 q->val[i]);
+                if (!nl || nl >= sizeof(t->name) ||
+                    !keel__sa_name_ok(t->name)) {
+                        reply_errorf(rp, 400,
+                                     "search must be <name>=<value>, the name "
+                                     "1 to %d of A-Z, a-z, 0-9 and _, not "
+                                     "starting with a digit: '%.80s'",
+                                     KEEL_SEARCH_ATTR_NAME_MAX, q->val[i]);
+                        return -1;
+                }
+                t->value = eq + 1;
+                f->nterms++;
+        }
         for (int i = 0; i < 4; i++) {
                 if ((s = param(q, times[i])) && parse_time(s, slots[i])) {
                         reply_errorf(rp, 400,
@@ -800,10 +869,19 @@ static int parse_limit(const params_t *q, long dflt, long *limit, reply_t *rp)
 /* Lock held. */
 static void list_workflows(proj_t *p, const params_t *q, reply_t *rp)
 {
-        static const char *const allowed[] = {
-            "status",        "type",          "limit",          "cursor",
-            "prefix",        "started_after", "started_before", "closed_after",
-            "closed_before", "after",         "wait",           NULL};
+        static const char *const allowed[] = {"status",
+                                              "type",
+                                              "limit",
+                                              "cursor",
+                                              "prefix",
+                                              "started_after",
+                                              "started_before",
+                                              "closed_after",
+                                              "closed_before",
+                                              "search",
+                                              "after",
+                                              "wait",
+                                              NULL};
         const char *cursor = param(q, "cursor");
         filter_t f;
         proj_wf_t **wfs;
@@ -858,7 +936,7 @@ static void list_workflows(proj_t *p, const params_t *q, reply_t *rp)
         }
 
         /* Counts by status, over every filter but status. */
-        if (!f.type && !f.pl && !param(q, "started_after") &&
+        if (!f.type && !f.pl && !f.nterms && !param(q, "started_after") &&
             !param(q, "started_before") && !param(q, "closed_after") &&
             !param(q, "closed_before")) {
                 memcpy(counts, p->fold.by_status, sizeof(counts));
@@ -1157,6 +1235,7 @@ static void post_start(server_t *s, const char *body, size_t len, reply_t *rp)
                                               "execution_timeout_ms",
                                               "run_timeout_ms",
                                               "command_id",
+                                              "search_attributes",
                                               NULL};
         static const char *const sig_allowed[] = {"name", "payload", NULL};
         keel_start_options_t o = {0};
@@ -1205,6 +1284,9 @@ static void post_start(server_t *s, const char *body, size_t len, reply_t *rp)
                 }
                 o.signal_payload = json_object_get(sig, "payload");
         }
+        o.search_attributes = json_object_get(v, "search_attributes");
+        if (json_is_null(o.search_attributes))
+                o.search_attributes = NULL;
         if (!id) {
                 if (keel_client_command_id(gen)) {
                         reply_error(rp, 500, "no randomness for an ID");

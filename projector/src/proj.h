@@ -51,7 +51,8 @@ typedef struct proj_timer_s {
 } proj_timer_t;
 
 /* One workflow's latest run. Strings are owned; JSON values are kept as
- * the text the history holds. */
+ * the text the history holds, but for the search attributes, which
+ * listings filter on. */
 typedef struct proj_wf_s {
         struct proj_wf_s *next; /* hash chain */
         char *id, *run_id, *type;
@@ -63,6 +64,7 @@ typedef struct proj_wf_s {
         int64_t start_ts, close_ts; /* ms since the epoch; close 0 if open */
         int64_t history_length;     /* events of the run (its last seq) */
         char *state;                /* published (keel_set_state), JSON */
+        json_t *search_attrs;       /* search attributes (an object), or NULL */
         int64_t *offsets;           /* keel.history offset of seq i+1 */
         size_t noffsets, offsets_cap;
         proj_activity_t *acts;

@@ -623,6 +623,9 @@
     $('wf-state').textContent = w.state === null || w.state === undefined
                                     ? '— none published'
                                     : pretty(w.state);
+    $('wf-search').textContent = Object.keys(w.search_attributes || {}).length
+                                     ? pretty(w.search_attributes)
+                                     : '— none';
 
     const acts = w.pending_activities || [];
     $('wf-activities').tBodies[0].replaceChildren(...acts.map((a) => h('tr', {

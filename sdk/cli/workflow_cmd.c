@@ -56,7 +56,8 @@ static const char usage_all[] =
     "       keel workflow signal --id ID --name NAME [OPTIONS]\n"
     "       keel workflow cancel --id ID [OPTIONS]\n"
     "       keel workflow terminate --id ID [OPTIONS]\n"
-    "       keel workflow list [--status S] [--type T] [--prefix P] [--all]\n"
+    "       keel workflow list [--status S] [--type T] [--prefix P]\n"
+    "                          [--search NAME=VALUE]... [--all]\n"
     "       keel workflow describe --id ID [--json]\n"
     "       keel workflow history --id ID [--json]\n"
     "       keel workflow result --id ID [--wait SECONDS] [--direct]\n"
@@ -85,6 +86,8 @@ static const char usage_start[] =
     "                      a run with the ID is open\n"
     "  --signal NAME       signal-with-start: deliver signal NAME with it\n"
     "  --signal-input JSON that signal's payload (JSON text)\n"
+    "  --search-attributes JSON  initial search attributes, a JSON object:\n"
+    "                      '{\"CustomerId\":\"c-42\",\"Priority\":2}'\n"
     "  --execution-timeout SECONDS   timeout over all runs (default: none)\n"
     "  --run-timeout SECONDS         timeout of one run (default: none)\n"
     "  --command-id ID     the command's ID (default: a new UUID); give the\n"
@@ -126,12 +129,15 @@ static const char usage_list[] =
     "keel-projector knows them: a table (WORKFLOW ID, TYPE, STATUS, "
     "STARTED,\n"
     "CLOSED, EVENTS), then how many workflows are in each status (over\n"
-    "--type and --prefix, not --status).\n\n"
+    "every filter but --status).\n\n"
     "  --status S          only workflows in status S: running, blocked,\n"
     "                      completed, failed, cancelled, terminated or\n"
     "                      continued\n"
     "  --type T            only workflows of type T\n"
     "  --prefix P          only workflow IDs starting with P\n"
+    "  --search NAME=VALUE only workflows whose search attribute NAME has\n"
+    "                      VALUE (a string's text, a number's or boolean's\n"
+    "                      JSON text); repeat it and all must match\n"
     "  --limit N           workflows per page, 1 to 1000 (default 50)\n"
     "  --cursor ID         start after workflow ID (a page's next_cursor)\n"
     "  --all               follow the pages to the last one\n"
@@ -145,7 +151,8 @@ static const char usage_describe[] =
     "Usage: keel workflow describe --id ID [OPTIONS]\n"
     "Show the latest run of workflow ID as keel-projector knows it: status,\n"
     "type, run, times, input, result or failure, the state it published,\n"
-    "pending activities and timers, and the signals it received.\n\n"
+    "its search attributes, pending activities and timers, and the signals\n"
+    "it received.\n\n"
     "  --id ID             workflow ID\n"
     "  --json              print the API's JSON\n" PROJECTOR_HELP
         KEEL_APP_COMMON_HELP READ_EXIT_HELP;
@@ -210,13 +217,15 @@ enum {
         OPT_JSON,
         OPT_PROJECTOR,
         OPT_DIRECT,
+        OPT_SEARCH,
+        OPT_SEARCH_ATTRS,
 };
 
 /* What the flags said. */
 typedef struct args_s {
         const char *id, *type, *input, *reuse, *conflict, *signal;
         const char *signal_input, *command_id, *name, *run, *reason;
-        const char *details;
+        const char *details, *search_attrs;
         int64_t exec_timeout_ms, run_timeout_ms;
         int wait_ms;
         int direct;         /* result: read keel.history, not the projector */
@@ -229,19 +238,28 @@ typedef struct verb_s {
         const int *opts; /* the verb's own options, 0-terminated */
 } verb_t;
 
-static const int start_opts[] = {
-    OPT_ID,          OPT_TYPE,       OPT_INPUT,        OPT_REUSE,
-    OPT_CONFLICT,    OPT_SIGNAL,     OPT_SIGNAL_INPUT, OPT_EXEC_TIMEOUT,
-    OPT_RUN_TIMEOUT, OPT_COMMAND_ID, OPT_WAIT,         0};
+static const int start_opts[] = {OPT_ID,
+                                 OPT_TYPE,
+                                 OPT_INPUT,
+                                 OPT_SEARCH_ATTRS,
+                                 OPT_REUSE,
+                                 OPT_CONFLICT,
+                                 OPT_SIGNAL,
+                                 OPT_SIGNAL_INPUT,
+                                 OPT_EXEC_TIMEOUT,
+                                 OPT_RUN_TIMEOUT,
+                                 OPT_COMMAND_ID,
+                                 OPT_WAIT,
+                                 0};
 static const int signal_opts[] = {OPT_ID,  OPT_NAME, OPT_INPUT,
                                   OPT_RUN, OPT_WAIT, 0};
 static const int cancel_opts[] = {OPT_ID, OPT_REASON, OPT_RUN, OPT_WAIT, 0};
 static const int terminate_opts[] = {OPT_ID,  OPT_REASON, OPT_DETAILS,
                                      OPT_RUN, OPT_WAIT,   0};
 
-static const int list_opts[] = {OPT_STATUS, OPT_TYPE,      OPT_PREFIX,
-                                OPT_LIMIT,  OPT_CURSOR,    OPT_ALL,
-                                OPT_JSON,   OPT_PROJECTOR, 0};
+static const int list_opts[] = {
+    OPT_STATUS, OPT_TYPE, OPT_PREFIX, OPT_SEARCH,    OPT_LIMIT,
+    OPT_CURSOR, OPT_ALL,  OPT_JSON,   OPT_PROJECTOR, 0};
 static const int describe_opts[] = {OPT_ID, OPT_JSON, OPT_PROJECTOR, 0};
 static const int history_opts[] = {OPT_ID, OPT_JSON, OPT_PROJECTOR, 0};
 static const int result_opts[] = {OPT_ID,     OPT_WAIT,      OPT_JSON,
@@ -317,10 +335,12 @@ static int exit_code(int rc)
 }
 
 /* Send the command; payload: --input, signal_payload: --signal-input,
- * details: --details (all borrowed, NULL when not given). */
+ * details: --details, search_attrs: --search-attributes (all borrowed,
+ * NULL when not given). */
 static int run(keel_client_t *c, const verb_t *v, const args_t *a,
                const json_t *payload, const json_t *signal_payload,
-               const json_t *details, char *err, size_t errsize)
+               const json_t *details, const json_t *search_attrs, char *err,
+               size_t errsize)
 {
         char run_id[KEEL_UUID_SIZE] = "", command_id[KEEL_UUID_SIZE];
         int rc;
@@ -362,6 +382,7 @@ static int run(keel_client_t *c, const verb_t *v, const args_t *a,
                 o.execution_timeout_ms = a->exec_timeout_ms;
                 o.run_timeout_ms = a->run_timeout_ms;
                 o.wait_ms = a->wait_ms;
+                o.search_attributes = search_attrs;
                 rc = keel_client_start(c, a->id, a->type, payload, &o, run_id,
                                        err, errsize);
                 if (!rc && a->wait_ms)
@@ -421,6 +442,8 @@ int keel_cli_workflow(int argc, char **argv)
             {"json", no_argument, NULL, OPT_JSON},
             {"projector", required_argument, NULL, OPT_PROJECTOR},
             {"direct", no_argument, NULL, OPT_DIRECT},
+            {"search", required_argument, NULL, OPT_SEARCH},
+            {"search-attributes", required_argument, NULL, OPT_SEARCH_ATTRS},
             KEEL_APP_COMMON_LONG,
             {NULL, 0, NULL, 0}};
         const verb_t *v = NULL;
@@ -428,6 +451,7 @@ int keel_cli_workflow(int argc, char **argv)
         keel_app_t app;
         keel_client_t *c;
         json_t *payload = NULL, *signal_payload = NULL, *details = NULL;
+        json_t *search_attrs = NULL;
         char err[2048] = "";
         int opt, rc, has_projector = 0;
 
@@ -501,6 +525,15 @@ int keel_cli_workflow(int argc, char **argv)
                         break;
                 case OPT_DETAILS:
                         a.details = optarg;
+                        break;
+                case OPT_SEARCH_ATTRS:
+                        a.search_attrs = optarg;
+                        break;
+                case OPT_SEARCH:
+                        if (a.rq.nsearch == KEEL_CLI_MAX_SEARCH)
+                                return usage_error(
+                                    &app, v, "too many --search options", NULL);
+                        a.rq.search[a.rq.nsearch++] = optarg;
                         break;
                 case OPT_STATUS:
                         a.rq.status = optarg;
@@ -584,10 +617,13 @@ int keel_cli_workflow(int argc, char **argv)
                                    NULL);
         if (parse_json(v, "--input", a.input, &payload) ||
             parse_json(v, "--signal-input", a.signal_input, &signal_payload) ||
-            parse_json(v, "--details", a.details, &details)) {
+            parse_json(v, "--details", a.details, &details) ||
+            parse_json(v, "--search-attributes", a.search_attrs,
+                       &search_attrs)) {
                 json_decref(payload);
                 json_decref(signal_payload);
                 json_decref(details);
+                json_decref(search_attrs);
                 keel__app_destroy(&app);
                 return KEEL_EXIT_USAGE;
         }
@@ -598,8 +634,8 @@ int keel_cli_workflow(int argc, char **argv)
                 fprintf(stderr, "keel workflow %s: %s\n", v->name, err);
                 rc = KEEL_ERR_CONFIG;
         } else {
-                rc = run(c, v, &a, payload, signal_payload, details, err,
-                         sizeof(err));
+                rc = run(c, v, &a, payload, signal_payload, details,
+                         search_attrs, err, sizeof(err));
                 if (rc)
                         fprintf(stderr, "keel workflow %s: %s: %s\n", v->name,
                                 keel_err_name(rc), err);
@@ -608,6 +644,7 @@ int keel_cli_workflow(int argc, char **argv)
         json_decref(payload);
         json_decref(signal_payload);
         json_decref(details);
+        json_decref(search_attrs);
         keel__app_destroy(&app);
         return exit_code(rc);
 }

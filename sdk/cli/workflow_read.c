@@ -333,12 +333,17 @@ static int list(reader_t *r, const keel_cli_read_t *q)
 
         snprintf(limit, sizeof(limit), "%d", q->limit);
         do {
-                const char *kv[] = {
+                const char *kv[10 + 2 * KEEL_CLI_MAX_SEARCH] = {
                     "status", q->status, "type",  q->type,
                     "prefix", q->prefix, "limit", q->limit ? limit : NULL,
                     "cursor", cursor};
+                for (size_t k = 0; k < q->nsearch; k++) {
+                        kv[10 + 2 * k] = "search";
+                        kv[11 + 2 * k] = q->search[k];
+                }
                 json_decref(page);
-                code = fetch(r, target(NULL, NULL, kv, 10), 0, &page);
+                code = fetch(r, target(NULL, NULL, kv, 10 + 2 * q->nsearch), 0,
+                             &page);
                 if (code)
                         break;
                 if (!counts)
@@ -443,6 +448,9 @@ static int describe(reader_t *r, const keel_cli_read_t *q)
         v = json_object_get(wf, "state");
         if (v && !json_is_null(v))
                 field("State", v);
+        v = json_object_get(wf, "search_attributes");
+        if (json_object_size(v))
+                field("Search attributes", v);
 
         v = json_object_get(wf, "pending_activities");
         printf("%-19s %zu\n", "Pending activities", json_array_size(v));

@@ -10,13 +10,20 @@
 
 #include "keel/config.h"
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* The most --search terms a list takes (the projector takes 16 query
+ * parameters in all). */
+#define KEEL_CLI_MAX_SEARCH 8
 
 /* What to read; strings are borrowed, NULL when not given. */
 typedef struct keel_cli_read_s {
         const char *verb; /* "list", "describe", "history" or "result" */
         const char *id;   /* every verb but list */
         const char *status, *type, *prefix, *cursor; /* list filters */
+        const char *search[KEEL_CLI_MAX_SEARCH];     /* list: "NAME=VALUE" */
+        size_t nsearch;
         int limit;       /* list page size; 0: the projector's default */
         int all;         /* list: follow next_cursor to the last page */
         int json;        /* print the API's JSON instead of text */

@@ -21,6 +21,7 @@
 #include "keel/topics.h"
 
 #include "history_int.h"
+#include "search_attrs_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -726,8 +727,8 @@ static int check_text(const char *s, const char *what, size_t max,
         return KEEL_OK;
 }
 
-int keel__check_name(const char *s, const char *what, size_t max,
-                     char *errstr, size_t errsize)
+int keel__check_name(const char *s, const char *what, size_t max, char *errstr,
+                     size_t errsize)
 {
         int rc = check_text(s, what, max, 0, errstr, errsize);
         if (rc)
@@ -788,7 +789,7 @@ static int command_init(command_t *cmd, cmd_kind_t kind, const char *verb,
         cmd->run_id = run_id;
         cmd->wait_ms = wait_ms;
         if ((rc = keel__check_name(workflow_id, "the workflow ID",
-                             KEEL_WORKFLOW_ID_MAX, errstr, errsize)))
+                                   KEEL_WORKFLOW_ID_MAX, errstr, errsize)))
                 return rc;
         if (workflow_id[0] == '!')
                 return keel__fail(
@@ -889,8 +890,8 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
         reuse_policy = opts->id_reuse_policy ? opts->id_reuse_policy : reuse[0];
         conflict_policy =
             opts->id_conflict_policy ? opts->id_conflict_policy : conflict[0];
-        if ((rc = keel__check_name(workflow_type, "the workflow type", NAME_MAX_BYTES,
-                             errstr, errstr_size)) ||
+        if ((rc = keel__check_name(workflow_type, "the workflow type",
+                                   NAME_MAX_BYTES, errstr, errstr_size)) ||
             (rc = check_symbol(reuse_policy, "the ID reuse policy", reuse,
                                errstr, errstr_size)) ||
             (rc = check_symbol(conflict_policy, "the ID conflict policy",
@@ -898,7 +899,7 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
                 goto out;
         if (opts->signal_name &&
             (rc = keel__check_name(opts->signal_name, "the signal name",
-                             NAME_MAX_BYTES, errstr, errstr_size)))
+                                   NAME_MAX_BYTES, errstr, errstr_size)))
                 goto out;
         if (!opts->signal_name && opts->signal_payload) {
                 rc = keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
@@ -910,6 +911,12 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
                                 "timeouts cannot be negative");
                 goto out;
         }
+        if (opts->search_attributes &&
+            ((rc = keel__sa_check(opts->search_attributes, 0, errstr,
+                                  errstr_size)) ||
+             (rc = put_json(rec, "search_attributes", opts->search_attributes,
+                            "the search attributes", errstr, errstr_size))))
+                goto out;
         cmd.with_signal = opts->signal_name != NULL;
         if ((rc = put_json(rec, "input", input, "the input", errstr,
                            errstr_size)) ||
@@ -957,8 +964,8 @@ int keel_client_signal(keel_client_t *c, const char *workflow_id,
         rc = command_init(&cmd, CMD_SIGNAL, "signal", workflow_id, run_id, NULL,
                           wait_ms, &rec, errstr, errstr_size);
         if (!rc)
-                rc = keel__check_name(signal_name, "the signal name", NAME_MAX_BYTES,
-                                errstr, errstr_size);
+                rc = keel__check_name(signal_name, "the signal name",
+                                      NAME_MAX_BYTES, errstr, errstr_size);
         if (!rc)
                 rc = put_json(rec, "payload", payload, "the signal payload",
                               errstr, errstr_size);

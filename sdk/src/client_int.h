@@ -23,7 +23,7 @@ void keel__client_last_receipt(keel__receipt_t *out);
 /* A name or ID (workflow ID, type, signal name): 1 to max bytes of UTF-8
  * without control characters (they would break log lines and tables).
  * KEEL_OK, or KEEL_ERR_INVALID_ARG with errstr naming it `what`. */
-int keel__check_name(const char *s, const char *what, size_t max,
-                     char *errstr, size_t errsize);
+int keel__check_name(const char *s, const char *what, size_t max, char *errstr,
+                     size_t errsize);
 
 #endif

@@ -21,6 +21,7 @@
 #include "machine_int.h"
 
 #include "keel/partition.h"
+#include "search_attrs_int.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -988,7 +989,7 @@ static int cmd_start(keel__machine_t *m, const json_t *rec, int64_t now,
         const char *reuse = rstr(rec, "id_reuse_policy");
         int with_signal = json_is_string(json_object_get(rec, "signal_name"));
         run_t *r = find_run(m, wid);
-        char run_id[37];
+        char run_id[37], why[256];
         int rc;
 
         if (!*type)
@@ -1002,6 +1003,11 @@ static int cmd_start(keel__machine_t *m, const json_t *rec, int64_t now,
         if (!json_text_ok(rec, "input") || !json_text_ok(rec, "signal_payload"))
                 return reject(m, out, "StartWorkflow", rec,
                               KEEL_ERR_INVALID_ARG, "input is not JSON");
+        if (json_is_string(json_object_get(rec, "search_attributes")) &&
+            keel__sa_check_text(rstr(rec, "search_attributes"), why,
+                                sizeof(why)))
+                return reject(m, out, "StartWorkflow", rec,
+                              KEEL_ERR_INVALID_ARG, "%s", why);
         if (r && *cid && !strcmp(r->start_command_id, cid))
                 return KEEL_OK; /* the same start, delivered again */
         if (r && is_open(r)) {

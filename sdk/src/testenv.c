@@ -14,6 +14,7 @@
 
 #include "activity_int.h"
 #include "machine_int.h"
+#include "search_attrs_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,13 +251,54 @@ static char *text(json_t *j)
 int keel_testenv_start(keel_testenv_t *env, const char *id, const char *type,
                        json_t *input)
 {
-        char *in = text(input);
-        int rc =
-            command(env, "keel.inbox.StartWorkflow",
-                    json_pack("{ss ss ss}", "workflow_id", id, "workflow_type",
-                              type, "input", in ? in : "null"));
-        free(in);
+        return keel_testenv_start_ex(env, id, type, input, NULL);
+}
+
+/* Set key to v's JSON text, or leave it out for NULL; -1 when out of
+ * memory. */
+static int set_text(json_t *rec, const char *key, const json_t *v)
+{
+        char *t;
+        int rc;
+        if (!v)
+                return 0;
+        t = text(json_incref((json_t *)v));
+        rc = t ? json_object_set_new(rec, key, json_string(t)) : -1;
+        free(t);
         return rc;
+}
+
+int keel_testenv_start_ex(keel_testenv_t *env, const char *id, const char *type,
+                          json_t *input, const keel_start_options_t *opts)
+{
+        static const keel_start_options_t none = {0};
+        char *in = text(input);
+        json_t *rec;
+
+        if (!opts)
+                opts = &none;
+        rec = json_pack("{ss ss ss ss* ss* ss*}", "workflow_id", id,
+                        "workflow_type", type, "input", in ? in : "null",
+                        "id_reuse_policy", opts->id_reuse_policy,
+                        "id_conflict_policy", opts->id_conflict_policy,
+                        "signal_name", opts->signal_name);
+        free(in);
+        if (rec &&
+            ((opts->signal_name &&
+              set_text(rec, "signal_payload",
+                       opts->signal_payload ? opts->signal_payload
+                                            : json_null())) ||
+             set_text(rec, "search_attributes", opts->search_attributes) ||
+             (opts->execution_timeout_ms &&
+              json_object_set_new(rec, "execution_timeout_ms",
+                                  json_integer(opts->execution_timeout_ms))) ||
+             (opts->run_timeout_ms &&
+              json_object_set_new(rec, "run_timeout_ms",
+                                  json_integer(opts->run_timeout_ms))))) {
+                json_decref(rec);
+                rec = NULL;
+        }
+        return command(env, "keel.inbox.StartWorkflow", rec);
 }
 
 int keel_testenv_signal(keel_testenv_t *env, const char *id, const char *name,
@@ -444,6 +486,24 @@ json_t *keel_testenv_state(keel_testenv_t *env, const char *id)
                             JSON_DECODE_ANY, NULL);
         }
         return NULL;
+}
+
+json_t *keel_testenv_search_attributes(keel_testenv_t *env, const char *id)
+{
+        const json_t *h = keel_testenv_history(env, id), *ev;
+        json_t *set;
+        size_t i;
+
+        if (!h || !(set = json_object()))
+                return NULL;
+        json_array_foreach(h, i, ev)
+        {
+                if (keel__sa_apply(&set, ev)) {
+                        json_decref(set);
+                        return NULL;
+                }
+        }
+        return set;
 }
 
 size_t keel_testenv_calls(const keel_testenv_t *env, const char *name)

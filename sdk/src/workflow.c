@@ -15,6 +15,7 @@
 #include "workflow_int.h"
 
 #include "keel/partition.h"
+#include "search_attrs_int.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -200,6 +201,8 @@ struct keel_wf_s {
         jmp_buf jb;
         char message[1024];
         struct patch_s *patches; /* keel_patched() answers, this run */
+        json_t *search_attrs;    /* the run's set so far (arena), or NULL
+                                    until first asked for */
 };
 
 /* A change ID and the path this run takes for it. */
@@ -881,24 +884,73 @@ void keel_deprecate_patch(keel_wf_t *wf, const char *change_id)
                 patch_marker(wf, change_id);
 }
 
-int keel_set_state(keel_wf_t *wf, json_t *state)
+/* Issue (or, replaying, match) a MarkerRecorded `name` with the next ID
+ * and details (borrowed) as JSON text. Replaying, the command is only
+ * matched: its details may differ from the recorded ones, as they are not
+ * read back. */
+static void record_marker(keel_wf_t *wf, const char *name,
+                          const json_t *details)
 {
         char id[24];
         char *text;
         json_t *rec;
 
-        keel_own(wf, state);
         next_id(wf, id);
-        /* Replaying, the command is only matched: its details may differ
-         * from the recorded ones, as a state is not read back. */
-        text = dumps(state);
-        rec = json_pack("{ss ss ss}", "marker_name", "state", "marker_id", id,
-                        "details", text ? text : "null");
+        text = dumps(details);
+        rec = text ? json_pack("{ss ss ss}", "marker_name", name, "marker_id",
+                               id, "details", text)
+                   : NULL;
         free(text);
         if (!rec)
                 jump(wf, OOM);
         command(wf, EV_PREFIX "MarkerRecorded", rec);
+}
+
+int keel_set_state(keel_wf_t *wf, json_t *state)
+{
+        keel_own(wf, state);
+        record_marker(wf, "state", state);
         return KEEL_OK;
+}
+
+const json_t *keel_wf_search_attributes(keel_wf_t *wf)
+{
+        json_t *set = NULL;
+        if (wf->search_attrs)
+                return wf->search_attrs;
+        /* The start's, the first time: the upserts since are merged into
+         * it as the code makes them. */
+        if (keel__sa_apply(&set, event(wf, 1)) ||
+            (!set && !(set = json_object()))) {
+                json_decref(set);
+                jump(wf, OOM);
+        }
+        wf->search_attrs = keel_own(wf, set);
+        return set;
+}
+
+int keel_upsert_search_attributes(keel_wf_t *wf, json_t *attrs)
+{
+        char why[256];
+        json_t *set;
+
+        keel_own(wf, attrs);
+        /* Refused arguments record nothing and leave the set as it was, on
+         * every replay alike: the answer depends on attrs and the set. */
+        if (!keel__sa_check(attrs, 1, why, sizeof(why))) {
+                set = keel_own(
+                    wf, json_copy((json_t *)keel_wf_search_attributes(wf)));
+                if (!set || keel__sa_merge(set, attrs))
+                        jump(wf, OOM);
+                if (!keel__sa_check(set, 0, why, sizeof(why))) {
+                        wf->search_attrs = set;
+                        record_marker(wf, KEEL__SA_MARKER, attrs);
+                        return KEEL_OK;
+                }
+        }
+        keel_wf_log(wf, KEEL_LOG_WARN,
+                    "msg=\"search attributes refused\" error=\"%s\"", why);
+        return KEEL_ERR_INVALID_ARG;
 }
 
 /* A topic a workflow may emit to: a name Kafka accepts ([a-zA-Z0-9._-],

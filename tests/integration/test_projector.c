@@ -5,8 +5,9 @@
  * (some signalled refundApproved, all with a short refund window) and
  * checks what an HTTP client of the projector sees: /readyz turning 200,
  * each workflow's state and result, listing by status in pages that cover
- * every workflow once, the 400/404/405 answers, the read position header
- * and the metrics. The HTTP client is a plain socket.
+ * every workflow once, listing by search attributes, the 400/404/405
+ * answers, the read position header and the metrics. The HTTP client is a
+ * plain socket.
  */
 #include "e2e_support.h"
 #include "keel/keel.h"
@@ -98,10 +99,13 @@ static int64_t position_of(const char *hv, int p)
         return -1;
 }
 
+/* Payment i's input; its customer (c-0, c-1, c-2 in turn) indexes it. */
 static json_t *input_of(int i)
 {
-        return json_pack("{ss si si}", "order", "proj", "amount", 100 + i,
-                         "refund_window_ms", 1500);
+        char customer[16];
+        snprintf(customer, sizeof(customer), "c-%d", i % 3);
+        return json_pack("{ss si si ss}", "order", "proj", "amount", 100 + i,
+                         "refund_window_ms", 1500, "customer", customer);
 }
 
 /* ---- the test ---------------------------------------------------------- */
@@ -745,6 +749,7 @@ static void test_projector_errors(void)
             {"GET", "/api/v1/workflows?closed_before=2026-13-01T00:00:00Z",
              NULL, 400},
             {"GET", "/api/v1/workflows?limit=1&limit=2", NULL, 400},
+            {"GET", "/api/v1/workflows?search=Stage", NULL, 400},
         };
         char hv[256];
         http_res_t r;
@@ -1067,10 +1072,99 @@ static void test_projector_stops_cleanly(void)
         keel_config_destroy(cfg);
 }
 
+/* ---- search attributes ------------------------------------------------- */
+
+/* Which of this test's workflows a listing with `query` returns: bit i for
+ * payment i, bit N_WORKFLOWS for the one started below ("indexed"), bit
+ * 30 for any other; -1 for an answer other than 200. */
+static long listed_mask(const char *query)
+{
+        char path[2048];
+        size_t k, pl = strlen(prefix);
+        const json_t *it;
+        long mask = 0;
+        http_res_t r;
+
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows?prefix=%s&limit=1000&%s", prefix, query);
+        r = http_req(port, "GET", path, NULL);
+        if (r.status != 200) {
+                http_res_free(&r);
+                return -1;
+        }
+        json_array_foreach(json_object_get(r.json, "workflows"), k, it)
+        {
+                const char *id = jstr(it, "workflow_id") + pl;
+                char *end;
+                long i = strtol(id, &end, 10);
+                if (!strcmp(id, "indexed"))
+                        mask |= 1L << N_WORKFLOWS;
+                else if (end != id && !*end && i >= 0 && i < N_WORKFLOWS)
+                        mask |= 1L << i;
+                else
+                        mask |= 1L << 30;
+        }
+        http_res_free(&r);
+        return mask;
+}
+
+/* The payments index themselves by customer and outcome (the payment
+ * example's upserts); a start over HTTP gives initial attributes, merged
+ * with the upserts. Listings filter on them through the real broker. */
+static void test_projector_search_attributes(void)
+{
+        char path[2048], body[1024], pos[64], want[256];
+        long customer1 = 0, refunded = 0;
+        http_res_t r;
+        char *got;
+
+        CU_ASSERT_FATAL(port > 0);
+        for (int i = 0; i < N_WORKFLOWS; i++) {
+                customer1 |= (i % 3 == 1 ? 1L : 0L) << i;
+                refunded |= (i % 4 == 0 ? 1L : 0L) << i;
+        }
+        CU_ASSERT_EQUAL(listed_mask("search=CustomerId=c-1"), customer1);
+        CU_ASSERT_EQUAL(listed_mask("search=Stage=refunded"), refunded);
+        CU_ASSERT_EQUAL(
+            listed_mask("search=CustomerId=c-1&search=Stage=refunded"),
+            customer1 & refunded);
+        CU_ASSERT_EQUAL(listed_mask("search=Stage=completed"),
+                        ((1L << N_WORKFLOWS) - 1) & ~refunded);
+        CU_ASSERT_EQUAL(listed_mask("search=Stage"), -1);
+
+        snprintf(body, sizeof(body),
+                 "{\"workflow_id\":\"%sindexed\",\"type\":\"payment\","
+                 "\"input\":{\"order\":\"i\",\"amount\":1,"
+                 "\"refund_window_ms\":100,\"customer\":\"c-9\"},"
+                 "\"search_attributes\":{\"Region\":\"eu\",\"Tier\":2}}",
+                 prefix);
+        post_ok("/api/v1/workflows", body, pos, sizeof(pos));
+        snprintf(path, sizeof(path),
+                 "/api/v1/workflows/%sindexed/result?wait=60s&after=%s", prefix,
+                 pos);
+        r = http_req(port, "GET", path, NULL);
+        CU_ASSERT_STRING_EQUAL(jstr(r.json, "status"), "completed");
+        http_res_free(&r);
+        snprintf(path, sizeof(path), "/api/v1/workflows/%sindexed", prefix);
+        r = http_req(port, "GET", path, NULL);
+        got = json_dumps(json_object_get(r.json, "search_attributes"),
+                         JSON_COMPACT | JSON_SORT_KEYS);
+        snprintf(want, sizeof(want),
+                 "{\"CustomerId\":\"c-9\",\"Region\":\"eu\","
+                 "\"Stage\":\"completed\",\"Tier\":2}");
+        CU_ASSERT_STRING_EQUAL(got ? got : "", want);
+        free(got);
+        http_res_free(&r);
+        CU_ASSERT_EQUAL(listed_mask("search=Region=eu&search=Tier=2"),
+                        1L << N_WORKFLOWS);
+        CU_ASSERT_EQUAL(listed_mask("search=Region=eu&search=Tier=3"), 0);
+}
+
 static CU_TestInfo tests[] = {
     {"test_projector_serves_folded_state", test_projector_serves_folded_state},
     {"test_projector_writes_and_long_polls",
      test_projector_writes_and_long_polls},
+    {"test_projector_search_attributes", test_projector_search_attributes},
     {"test_projector_errors", test_projector_errors},
     {"test_projector_bearer_token", test_projector_bearer_token},
     {"test_projector_restart_and_replicas_agree",

@@ -204,7 +204,9 @@ static void test_fold_start_is_running_with_input(void)
         /* The summary has the listing's fields and nothing of the state. */
         sum = proj_wf_summary_json(proj_fold_get(&f, "order-42"));
         CU_ASSERT_PTR_NOT_NULL_FATAL(sum);
-        CU_ASSERT_EQUAL(json_object_size(sum), 7);
+        CU_ASSERT_EQUAL(json_object_size(sum), 8);
+        CU_ASSERT_EQUAL(
+            json_object_size(json_object_get(sum, "search_attributes")), 0);
         CU_ASSERT_STRING_EQUAL(jstr(sum, "workflow_id"), "order-42");
         CU_ASSERT_STRING_EQUAL(jstr(sum, "status"), "running");
         CU_ASSERT_STRING_EQUAL(jstr(sum, "start_time"),
@@ -1115,6 +1117,97 @@ static void test_fold_heartbeat_sets_details(void)
         proj_fold_destroy(&f);
 }
 
+/* ---- search attributes --------------------------------------------------- */
+
+/* The search attributes workflow id shows, as compact sorted JSON text
+ * (malloc'd), in its state and in its listing summary alike. */
+static char *attrs_of(proj_fold_t *f, const char *id)
+{
+        json_t *o = state_of(f, id);
+        json_t *sum = proj_wf_summary_json(proj_fold_get(f, id));
+        const json_t *sa = json_object_get(o, "search_attributes");
+        char *text;
+
+        CU_ASSERT_TRUE(json_is_object(sa));
+        CU_ASSERT_TRUE(
+            json_equal(sa, json_object_get(sum, "search_attributes")));
+        text = json_dumps(sa, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(o);
+        json_decref(sum);
+        return text;
+}
+
+static void check_attrs(proj_fold_t *f, const char *id, const char *want)
+{
+        char *got = attrs_of(f, id);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+        if (strcmp(got, want))
+                fprintf(stderr, "%s: got %s, want %s\n", id, got, want);
+        CU_ASSERT_STRING_EQUAL(got, want);
+        free(got);
+}
+
+static void test_fold_search_attributes_merge(void)
+{
+        proj_fold_t f;
+
+        CU_ASSERT_EQUAL_FATAL(proj_fold_init(&f), KEEL_OK);
+        /* None given: an empty object. */
+        start(&f, "plain", "r1", 1, "payment", "{}");
+        check_attrs(&f, "plain", "{}");
+
+        /* The start's, then each upsert merged in; null removes. */
+        apply(&f, "WorkflowStarted", "wf", "r1", 1,
+              json_pack("{ss ss ss ss}", "workflow_type", "payment", "input",
+                        "{}", "command_id", "c1", "search_attributes",
+                        "{\"Region\":\"eu\",\"Tier\":1}"));
+        check_attrs(&f, "wf", "{\"Region\":\"eu\",\"Tier\":1}");
+        marker(&f, "wf", "r1", 2, "search_attributes",
+               "{\"CustomerId\":\"c-42\",\"Tier\":2}");
+        check_attrs(&f, "wf",
+                    "{\"CustomerId\":\"c-42\",\"Region\":\"eu\",\"Tier\":2}");
+        marker(&f, "wf", "r1", 3, "search_attributes",
+               "{\"Tier\":null,\"Vip\":true,\"Score\":0.5}");
+        check_attrs(&f, "wf",
+                    "{\"CustomerId\":\"c-42\",\"Region\":\"eu\","
+                    "\"Score\":0.5,\"Vip\":true}");
+        /* Other markers are not upserts; the state is not one either. */
+        marker(&f, "wf", "r1", 4, "state", "{\"Region\":\"us\"}");
+        marker(&f, "wf", "r1", 5, "side_effect", "{\"Region\":\"us\"}");
+        /* What no writer would record is skipped: details that are not an
+         * object, nested values, bad names. */
+        marker(&f, "wf", "r1", 6, "search_attributes", "[1,2]");
+        marker(&f, "wf", "r1", 7, "search_attributes", "not json");
+        marker(&f, "wf", "r1", 8, "search_attributes",
+               "{\"Deep\":{\"a\":1},\"List\":[1],\"bad-name\":1,"
+               "\"Ok\":\"yes\"}");
+        check_attrs(&f, "wf",
+                    "{\"CustomerId\":\"c-42\",\"Ok\":\"yes\","
+                    "\"Region\":\"eu\",\"Score\":0.5,\"Vip\":true}");
+        /* An event seen again changes nothing. */
+        marker(&f, "wf", "r1", 3, "search_attributes", "{\"Vip\":null}");
+        check_attrs(&f, "wf",
+                    "{\"CustomerId\":\"c-42\",\"Ok\":\"yes\","
+                    "\"Region\":\"eu\",\"Score\":0.5,\"Vip\":true}");
+
+        /* A new run starts from its own start's attributes. */
+        apply(&f, "WorkflowCompleted", "wf", "r1", 9,
+              json_pack("{ss}", "result", "null"));
+        apply(&f, "WorkflowStarted", "wf", "r2", 1,
+              json_pack("{ss ss ss ss}", "workflow_type", "payment", "input",
+                        "{}", "command_id", "c2", "search_attributes",
+                        "{\"Region\":\"us\"}"));
+        check_attrs(&f, "wf", "{\"Region\":\"us\"}");
+        apply(&f, "WorkflowStarted", "wf", "r3", 1,
+              json_pack("{ss ss ss}", "workflow_type", "payment", "input", "{}",
+                        "command_id", "c3"));
+        check_attrs(&f, "wf", "{}");
+        /* An older run's upsert does not touch the latest run. */
+        marker(&f, "wf", "r2", 2, "search_attributes", "{\"Late\":1}");
+        check_attrs(&f, "wf", "{}");
+        proj_fold_destroy(&f);
+}
+
 static CU_TestInfo tests[] = {
     {"test_fold_start_is_running_with_input",
      test_fold_start_is_running_with_input},
@@ -1142,6 +1235,7 @@ static CU_TestInfo tests[] = {
      test_fold_events_missing_fields_ignored},
     {"test_fold_state_marker_sets_state", test_fold_state_marker_sets_state},
     {"test_fold_heartbeat_sets_details", test_fold_heartbeat_sets_details},
+    {"test_fold_search_attributes_merge", test_fold_search_attributes_merge},
     CU_TEST_INFO_NULL};
 
 KEEL_TEST_MAIN("fold", tests)

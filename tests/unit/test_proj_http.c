@@ -229,6 +229,165 @@ static void test_write_without_broker_is_503(void)
         http_res_free(&r);
 }
 
+/* The IDs a listing at path answers with, space-separated (after one
+ * space), or the status when it is not 200. */
+static void listed(const char *path, char *out, size_t size)
+{
+        http_res_t r = http_req(port, "GET", path, NULL);
+        const json_t *it;
+        size_t i, n = 0;
+
+        out[0] = '\0';
+        if (r.status != 200)
+                snprintf(out, size, "status %d", r.status);
+        json_array_foreach(json_object_get(r.json, "workflows"), i, it) n +=
+            (size_t)snprintf(
+                out + n, size - n, " %s",
+                json_string_value(json_object_get(it, "workflow_id")));
+        http_res_free(&r);
+}
+
+static void upsert(const char *id, int seq, const char *details)
+{
+        feed("MarkerRecorded", id, seq,
+             json_pack("{ss ss ss}", "marker_name", "search_attributes",
+                       "marker_id", "1", "details", details));
+}
+
+static void test_search_filters_by_attributes(void)
+{
+        char ids[512];
+        http_res_t r;
+
+        feed("WorkflowStarted", "sa-1", 1,
+             json_pack("{ss ss ss}", "workflow_type", "payment", "input", "{}",
+                       "search_attributes",
+                       "{\"CustomerId\":\"c-42\",\"Region\":\"eu west\"}"));
+        upsert("sa-1", 2,
+               "{\"Stage\":\"refunded\",\"Amount\":42,"
+               "\"Vip\":true,\"Score\":1.5}");
+        feed("WorkflowStarted", "sa-2", 1,
+             json_pack("{ss ss ss}", "workflow_type", "payment", "input", "{}",
+                       "search_attributes", "{\"CustomerId\":\"c-42\"}"));
+        upsert("sa-2", 2,
+               "{\"Stage\":\"charging\",\"Amount\":\"42\","
+               "\"Note\":\"a=b&c\"}");
+        feed("WorkflowCompleted", "sa-2", 3, json_pack("{ss}", "result", "1"));
+        start("sa-3");
+        upsert("sa-3", 2, "{\"CustomerId\":\"c-7\",\"Stage\":\"refunded\"}");
+
+        listed("/api/v1/workflows?prefix=sa-&search=CustomerId=c-42", ids,
+               sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, " sa-1 sa-2");
+        /* Repeated: all must match. */
+        listed("/api/v1/workflows?prefix=sa-&search=CustomerId=c-42"
+               "&search=Stage=refunded",
+               ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, " sa-1");
+        listed("/api/v1/workflows?search=Stage=refunded", ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, " sa-1 sa-3");
+        /* A value matches by its text: the number 42 and the string "42"
+         * alike; booleans as true/false, reals by the number. */
+        listed("/api/v1/workflows?search=Amount=42", ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, " sa-1 sa-2");
+        listed("/api/v1/workflows?search=Vip=true&search=Score=1.50", ids,
+               sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, " sa-1");
+        listed("/api/v1/workflows?search=Vip=1", ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, "");
+        /* Percent-decoded ('+' is a space); the first '=' ends the name. */
+        listed("/api/v1/workflows?search=Region%3Deu+west", ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, " sa-1");
+        listed("/api/v1/workflows?search=Note=a%3Db%26c", ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, " sa-2");
+        /* No such attribute, or an empty value that is not there. */
+        listed("/api/v1/workflows?search=Missing=x", ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, "");
+        listed("/api/v1/workflows?search=Stage=", ids, sizeof(ids));
+        CU_ASSERT_STRING_EQUAL(ids, "");
+        /* Counts go over the search filter too. */
+        r = http_req(port, "GET", "/api/v1/workflows?search=CustomerId=c-42",
+                     NULL);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                            json_object_get(r.json, "counts"), "completed")),
+                        1);
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(
+                            json_object_get(r.json, "counts"), "running")),
+                        1);
+        /* Items show their attributes. */
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_object_get(
+                json_object_get(
+                    json_array_get(json_object_get(r.json, "workflows"), 0),
+                    "search_attributes"),
+                "Region")),
+            "eu west");
+        http_res_free(&r);
+        r = http_req(port, "GET", "/api/v1/workflows/sa-2", NULL);
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_object_get(
+                json_object_get(r.json, "search_attributes"), "Amount")),
+            "42");
+        http_res_free(&r);
+}
+
+static void test_search_malformed_is_400(void)
+{
+        static const char *const bad[] = {
+            "/api/v1/workflows?search=Stage",      /* no '=' */
+            "/api/v1/workflows?search==refunded",  /* no name */
+            "/api/v1/workflows?search=",           /* nothing */
+            "/api/v1/workflows?search=1st=x",      /* digit first */
+            "/api/v1/workflows?search=a-b=x",      /* a '-' */
+            "/api/v1/workflows?search=Stage%3",    /* bad escape */
+            "/api/v1/workflows?search=St%00age=x", /* a NUL */
+            "/api/v1/"
+            "workflows?search=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+            "aaaaaaaaaaaaaaaaaaaaaaa=x",             /* 65 bytes */
+            "/api/v1/workflows/sa-1?search=Stage=x", /* not on a workflow */
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                http_res_t r = http_req(port, "GET", bad[i], NULL);
+                if (r.status != 400)
+                        fprintf(stderr, "%s: %d\n", bad[i], r.status);
+                CU_ASSERT_EQUAL(r.status, 400);
+                CU_ASSERT_EQUAL(
+                    json_integer_value(json_object_get(r.json, "status")), 400);
+                CU_ASSERT_PTR_NOT_NULL(
+                    json_string_value(json_object_get(r.json, "error")));
+                http_res_free(&r);
+        }
+        /* Only search repeats. */
+        CU_ASSERT_EQUAL(
+            http_status(port, "GET", "/api/v1/workflows?type=a&type=b"), 400);
+}
+
+/* A start's search attributes are checked before anything is sent: 400
+ * for bad ones; good ones go on to the (missing) broker. */
+static void test_start_search_attributes_checked(void)
+{
+        static const char *const bad[] = {
+            "{\"type\":\"payment\",\"search_attributes\":[1]}",
+            "{\"type\":\"payment\",\"search_attributes\":{\"A\":{\"b\":1}}}",
+            "{\"type\":\"payment\",\"search_attributes\":{\"A\":null}}",
+            "{\"type\":\"payment\",\"search_attributes\":{\"no-dash\":1}}",
+        };
+        http_res_t r;
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                r = http_req(port, "POST", "/api/v1/workflows", bad[i]);
+                CU_ASSERT_EQUAL(r.status, 400);
+                CU_ASSERT_PTR_NOT_NULL(
+                    strstr(json_string_value(json_object_get(r.json, "error")),
+                           "search attribute"));
+                http_res_free(&r);
+        }
+        r = http_req(port, "POST", "/api/v1/workflows",
+                     "{\"type\":\"payment\",\"search_attributes\":"
+                     "{\"CustomerId\":\"c-42\"}}");
+        CU_ASSERT_EQUAL(r.status, 503);
+        http_res_free(&r);
+}
+
 static CU_TestInfo tests[] = {
     {"test_not_ready_answers_503", test_not_ready_answers_503},
     {"test_ids_are_percent_decoded", test_ids_are_percent_decoded},
@@ -238,6 +397,10 @@ static CU_TestInfo tests[] = {
     {"test_after_waits_for_the_checkpoint",
      test_after_waits_for_the_checkpoint},
     {"test_write_without_broker_is_503", test_write_without_broker_is_503},
+    {"test_search_filters_by_attributes", test_search_filters_by_attributes},
+    {"test_search_malformed_is_400", test_search_malformed_is_400},
+    {"test_start_search_attributes_checked",
+     test_start_search_attributes_checked},
     CU_TEST_INFO_NULL};
 
 KEEL_TEST_MAIN_WITH("proj_http", tests, setup, teardown)

@@ -83,6 +83,10 @@ typedef struct keel_start_options_s {
         /* > 0: wait up to this long, after the command is written, for
          * the orchestrator's answer; 0: return once it is written. */
         int wait_ms;
+        /* The run's initial search attributes (borrowed; NULL: none): a
+         * JSON object of names to values by the rules and limits of
+         * keel/workflow.h, without nulls. */
+        const json_t *search_attributes;
 } keel_start_options_t;
 
 /*
@@ -96,8 +100,9 @@ typedef struct keel_start_options_s {
  *
  * Returns KEEL_OK once the command is written (and, when waiting, once the
  * run started). Errors:
- *  - KEEL_ERR_INVALID_ARG: a bad argument (nothing was sent), or the
- *    orchestrator refused the command as invalid;
+ *  - KEEL_ERR_INVALID_ARG: a bad argument, such as search attributes
+ *    that break the rules (nothing was sent), or the orchestrator refused
+ *    the command as invalid;
  *  - KEEL_ERR_ALREADY_STARTED, KEEL_ERR_NOT_FOUND: the orchestrator
  *    refused it; errstr holds its reason. A refusal naming another keel
  *    error returns that error; one naming an error this version does not

@@ -15,6 +15,7 @@
 #define KEEL_TESTING_H
 
 #include "keel/activity.h"
+#include "keel/client.h"
 #include "keel/workflow.h"
 
 #include <stdint.h>
@@ -67,6 +68,15 @@ int keel_testenv_register_canned(keel_testenv_t *env, const char *name,
 int keel_testenv_start(keel_testenv_t *env, const char *id, const char *type,
                        json_t *input);
 
+/* keel_testenv_start() with a start's options (borrowed; NULL for the
+ * defaults): ID reuse and conflict policies, signal-with-start, timeouts
+ * and initial search attributes, as keel_client_start() sends them;
+ * command_id and wait_ms are not used. KEEL_ERR_INVALID_ARG when the
+ * orchestrator would refuse the start (search attributes that break the
+ * rules, say), KEEL_ERR_ALREADY_STARTED as keel_client_start(). */
+int keel_testenv_start_ex(keel_testenv_t *env, const char *id, const char *type,
+                          json_t *input, const keel_start_options_t *opts);
+
 /* Signal, cancel or terminate workflow id (payload stolen). Activities
  * are run inline, so none runs at that moment; an attempt that was sent
  * before the cancel request (or before the run closed) and runs later
@@ -117,6 +127,11 @@ const json_t *keel_testenv_history(keel_testenv_t *env, const char *id);
 /* The state the latest run of `id` last published with keel_set_state()
  * (a new reference), or NULL if it published none. */
 json_t *keel_testenv_state(keel_testenv_t *env, const char *id);
+
+/* The latest run of id's search attributes as the projector shows them:
+ * its start's, with every recorded upsert merged in (a new reference to an
+ * object, empty if none), or NULL for an unknown ID. */
+json_t *keel_testenv_search_attributes(keel_testenv_t *env, const char *id);
 
 /*
  * Every record the workflows emitted (keel_emit()), in the order the

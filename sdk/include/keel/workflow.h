@@ -254,6 +254,51 @@ void keel_deprecate_patch(keel_wf_t *wf, const char *change_id);
  */
 int keel_set_state(keel_wf_t *wf, json_t *state);
 
+/* ---- search attributes ------------------------------------------------- */
+
+/* Limits of a run's search attributes (Temporal's defaults). A name is 1
+ * to KEEL_SEARCH_ATTR_NAME_MAX bytes of A-Z, a-z, 0-9 and _, not starting
+ * with a digit. A value is a string (without NUL bytes), a number or a
+ * boolean of at most KEEL_SEARCH_ATTR_VALUE_MAX bytes: a string's bytes, a
+ * number's or boolean's JSON text. A set holds at most
+ * KEEL_SEARCH_ATTRS_MAX_KEYS names, and at most KEEL_SEARCH_ATTRS_MAX_BYTES
+ * bytes of names and values together. */
+#define KEEL_SEARCH_ATTR_NAME_MAX   64
+#define KEEL_SEARCH_ATTR_VALUE_MAX  2048
+#define KEEL_SEARCH_ATTRS_MAX_KEYS  100
+#define KEEL_SEARCH_ATTRS_MAX_BYTES 40960
+
+/*
+ * Search attributes are indexed key-values of a run, which the projector
+ * lists workflows by (GET /api/v1/workflows?search=CustomerId=c-42) and
+ * shows with each workflow, without running workflow code. A run starts
+ * with those its start gave (keel_start_options_t.search_attributes, the
+ * HTTP start's "search_attributes") and changes them with
+ * keel_upsert_search_attributes(), Temporal's UpsertSearchAttributes:
+ *
+ *   keel_upsert_search_attributes(wf, json_pack("{ss sn}",
+ *                                 "Stage", "shipped", "Carrier", ...));
+ *
+ * merges `attrs` (stolen), a JSON object, into the run's set: each name is
+ * set to its value, a name whose value is null is removed, names not given
+ * stay. It is recorded in history (a MarkerRecorded "search_attributes"
+ * holding attrs), so each call is one event and, like keel_set_state(), a
+ * command matched on replay: adding or moving a call is a code change
+ * that needs keel_patched(). Replays record nothing new.
+ *
+ * KEEL_OK; KEEL_ERR_INVALID_ARG (nothing recorded, the set unchanged, the
+ * reason logged) when attrs is not a non-empty object, a name or a value
+ * breaks the rules above (an object or array as a value, say), or the set
+ * after the merge would be over the limits. The answer depends only on
+ * attrs and the run's set, so every replay gets the same one.
+ */
+int keel_upsert_search_attributes(keel_wf_t *wf, json_t *attrs);
+
+/* The run's search attributes now: its start's, with the upserts so far
+ * merged in. An object (empty if none), owned by the run, changed by the
+ * next upsert. */
+const json_t *keel_wf_search_attributes(keel_wf_t *wf);
+
 /* ---- records to other topics ------------------------------------------- */
 
 /*
