@@ -32,9 +32,6 @@
 #include <sys/random.h>
 #include <time.h>
 
-/* Longest command ID, run ID or signal name a caller may give. */
-#define NAME_MAX_BYTES 1000
-
 /* How long one poll of the producer or the reader may block: bounds how
  * late a thread notices a delivery report another thread served. */
 #define POLL_SLICE_MS 50
@@ -71,7 +68,7 @@ typedef struct command_s {
         const char *verb; /* for messages: "start", "signal", ... */
         const char *workflow_id;
         const char *run_id; /* target run; NULL: current */
-        char command_id[NAME_MAX_BYTES + 1];
+        char command_id[KEEL__NAME_MAX_BYTES + 1];
         int with_signal; /* start: signal-with-start */
         int wait_ms;
         char run_id_out[KEEL_UUID_SIZE];
@@ -796,15 +793,16 @@ static int command_init(command_t *cmd, cmd_kind_t kind, const char *verb,
                     errstr, errsize, KEEL_ERR_INVALID_ARG,
                     "workflow IDs may not start with '!': history "
                     "keys starting with it are keel's own");
-        if (run_id && (rc = check_text(run_id, "the run ID", NAME_MAX_BYTES, 0,
-                                       errstr, errsize)))
+        if (run_id &&
+            (rc = check_text(run_id, "the run ID", KEEL__NAME_MAX_BYTES, 0,
+                             errstr, errsize)))
                 return rc;
         if (wait_ms < 0)
                 return keel__fail(errstr, errsize, KEEL_ERR_INVALID_ARG,
                                   "the wait is negative (%d ms)", wait_ms);
         if (command_id) {
                 if ((rc = check_text(command_id, "the command ID",
-                                     NAME_MAX_BYTES, 0, errstr, errsize)))
+                                     KEEL__NAME_MAX_BYTES, 0, errstr, errsize)))
                         return rc;
                 snprintf(cmd->command_id, sizeof(cmd->command_id), "%s",
                          command_id);
@@ -890,8 +888,9 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
         reuse_policy = opts->id_reuse_policy ? opts->id_reuse_policy : reuse[0];
         conflict_policy =
             opts->id_conflict_policy ? opts->id_conflict_policy : conflict[0];
-        if ((rc = keel__check_name(workflow_type, "the workflow type",
-                                   NAME_MAX_BYTES, errstr, errstr_size)) ||
+        if ((rc =
+                 keel__check_name(workflow_type, "the workflow type",
+                                  KEEL__NAME_MAX_BYTES, errstr, errstr_size)) ||
             (rc = check_symbol(reuse_policy, "the ID reuse policy", reuse,
                                errstr, errstr_size)) ||
             (rc = check_symbol(conflict_policy, "the ID conflict policy",
@@ -899,7 +898,7 @@ int keel_client_start(keel_client_t *c, const char *workflow_id,
                 goto out;
         if (opts->signal_name &&
             (rc = keel__check_name(opts->signal_name, "the signal name",
-                                   NAME_MAX_BYTES, errstr, errstr_size)))
+                                   KEEL__NAME_MAX_BYTES, errstr, errstr_size)))
                 goto out;
         if (!opts->signal_name && opts->signal_payload) {
                 rc = keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
@@ -964,8 +963,9 @@ int keel_client_signal(keel_client_t *c, const char *workflow_id,
         rc = command_init(&cmd, CMD_SIGNAL, "signal", workflow_id, run_id, NULL,
                           wait_ms, &rec, errstr, errstr_size);
         if (!rc)
-                rc = keel__check_name(signal_name, "the signal name",
-                                      NAME_MAX_BYTES, errstr, errstr_size);
+                rc =
+                    keel__check_name(signal_name, "the signal name",
+                                     KEEL__NAME_MAX_BYTES, errstr, errstr_size);
         if (!rc)
                 rc = put_json(rec, "payload", payload, "the signal payload",
                               errstr, errstr_size);

@@ -20,6 +20,9 @@ typedef struct keel__receipt_s {
  * wait until the command's outcome is visible. */
 void keel__client_last_receipt(keel__receipt_t *out);
 
+/* Longest workflow type or signal name, in bytes. */
+#define KEEL__NAME_MAX_BYTES 1000
+
 /* A name or ID (workflow ID, type, signal name): 1 to max bytes of UTF-8
  * without control characters (they would break log lines and tables).
  * KEEL_OK, or KEEL_ERR_INVALID_ARG with errstr naming it `what`. */

@@ -23,9 +23,6 @@
 
 #define LOG "ingress"
 
-/* Longest workflow type or signal name a route may name. */
-#define NAME_MAX_BYTES 1000
-
 /* Longest routes name: it is part of the consumer group ID and of every
  * command ID, neither of which may be cut short. */
 #define ROUTES_NAME_MAX_BYTES 200
@@ -273,10 +270,10 @@ static int route_parse(const json_t *o, route_t *rt, const char *where,
          * route. */
         if ((rt->workflow_type &&
              keel__check_name(rt->workflow_type, "the workflow type",
-                              NAME_MAX_BYTES, msg, sizeof(msg))) ||
+                              KEEL__NAME_MAX_BYTES, msg, sizeof(msg))) ||
             (rt->signal_name &&
              keel__check_name(rt->signal_name, "the signal name",
-                              NAME_MAX_BYTES, msg, sizeof(msg)))) {
+                              KEEL__NAME_MAX_BYTES, msg, sizeof(msg)))) {
                 rc = bad(errstr, errsize, "%s: %s", where, msg);
                 goto out;
         }

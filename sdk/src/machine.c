@@ -21,6 +21,7 @@
 #include "machine_int.h"
 
 #include "keel/partition.h"
+#include "client_int.h"
 #include "search_attrs_int.h"
 
 #include <math.h>
@@ -995,11 +996,23 @@ static int cmd_start(keel__machine_t *m, const json_t *rec, int64_t now,
         if (!*type)
                 return reject(m, out, "StartWorkflow", rec,
                               KEEL_ERR_INVALID_ARG, "no workflow_type");
-        if (wid[0] == '!' || strlen(wid) > 1000)
+        if (wid[0] == '!' || strlen(wid) > KEEL_WORKFLOW_ID_MAX)
                 return reject(m, out, "StartWorkflow", rec,
                               KEEL_ERR_INVALID_ARG,
                               "a workflow ID must be 1 to 1000 bytes and not "
                               "start with '!' (reserved)");
+        /* What keel's client refuses, refused here too for records other
+         * producers write: control characters would break log lines,
+         * tables and keys. */
+        if (keel__check_name(wid, "the workflow ID", KEEL_WORKFLOW_ID_MAX, why,
+                             sizeof(why)) ||
+            keel__check_name(type, "the workflow type", KEEL__NAME_MAX_BYTES,
+                             why, sizeof(why)) ||
+            (with_signal &&
+             keel__check_name(rstr(rec, "signal_name"), "the signal name",
+                              KEEL__NAME_MAX_BYTES, why, sizeof(why))))
+                return reject(m, out, "StartWorkflow", rec,
+                              KEEL_ERR_INVALID_ARG, "%s", why);
         if (!json_text_ok(rec, "input") || !json_text_ok(rec, "signal_payload"))
                 return reject(m, out, "StartWorkflow", rec,
                               KEEL_ERR_INVALID_ARG, "input is not JSON");
@@ -1095,9 +1108,15 @@ static int cmd_signal_cancel(keel__machine_t *m, const char *type,
         if (has_command_id(r, rstr(rec, "command_id")))
                 return KEEL_OK; /* delivered again */
         if (!strcmp(cmd, "SignalWorkflow")) {
+                char why[256];
                 if (!json_text_ok(rec, "payload"))
                         return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
                                       "payload is not JSON");
+                if (keel__check_name(rstr(rec, "signal_name"),
+                                     "the signal name", KEEL__NAME_MAX_BYTES,
+                                     why, sizeof(why)))
+                        return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
+                                      "%s", why);
                 rc = emit(m, r, H "SignalReceived",
                           json_pack("{ss ss ss}", "signal_name",
                                     rstr(rec, "signal_name"), "payload",
