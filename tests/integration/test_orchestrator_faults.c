@@ -358,10 +358,14 @@ static int has_event(e2e_watch_t *w, void *opaque)
         return e2e_wf_event(&w->wfs[0], what[0], what[1], 0) != NULL;
 }
 
-static int fourth_closed(e2e_watch_t *w, void *opaque)
+/* Records test_orchestrator_malformed_inbox_to_dlq writes to keel.inbox
+ * that no command may come of; the workflow after them is wfs[NBAD]. */
+#define NBAD 5
+
+static int good_closed(e2e_watch_t *w, void *opaque)
 {
         (void)opaque;
-        return w->wfs[3].closes > 0;
+        return w->wfs[NBAD].closes > 0;
 }
 
 static int has_scheduled(e2e_watch_t *w, void *opaque)
@@ -852,12 +856,12 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
 {
         static const unsigned char garbage[] =
             "\x00\x13garbage, not an Avro record \xff\xfe\x80";
-        char prefix[64], ids[4][128], err[1024];
-        unsigned char *bufs[3];
-        size_t lens[3];
-        int32_t parts[3];
-        int64_t offs[3] = {-2, -2, -2}, lows[E2E_PARTITIONS];
-        json_t *dls[3] = {NULL, NULL, NULL};
+        char prefix[64], ids[NBAD + 1][128], err[1024];
+        unsigned char *bufs[NBAD];
+        size_t lens[NBAD];
+        int32_t parts[NBAD];
+        int64_t offs[NBAD] = {-2, -2, -2, -2, -2}, lows[E2E_PARTITIONS];
+        json_t *dls[NBAD] = {NULL};
         orch_t o;
         pid_t worker;
         e2e_watch_t *w;
@@ -871,13 +875,20 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
 
         setup();
         snprintf(prefix, sizeof(prefix), "faults-%d-dlq-", (int)getpid());
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i <= NBAD; i++)
                 snprintf(ids[i], sizeof(ids[i]), "%s%d", prefix, i);
+        /* another producer's start for an ID with a control character */
+        snprintf(ids[4], sizeof(ids[4]),
+                 "%s4\x01"
+                 "bad",
+                 prefix);
         orch_start(&o, "dlq-orch", NULL);
         worker = worker_ready("dlq-worker.log", "info");
         CU_ASSERT_FATAL(wait_owned(&o, E2E_PARTITIONS, e2e_now_ms() + 60000));
 
-        /* garbage; a history event; a start whose input is not JSON */
+        /* garbage; a history event; a start whose input is not JSON; a
+         * record of a schema nobody knows; a start whose workflow ID
+         * holds a control character */
         bufs[0] = malloc(sizeof(garbage) - 1);
         CU_ASSERT_PTR_NOT_NULL_FATAL(bufs[0]);
         memcpy(bufs[0], garbage, sizeof(garbage) - 1);
@@ -902,6 +913,24 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
                                                 sizeof(err)),
                               KEEL_OK);
         json_decref(rec);
+        /* keel's header, then a fingerprint no schema has */
+        bufs[3] = malloc(16);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(bufs[3]);
+        memcpy(bufs[3],
+               "\xc3\x01\x11\x22\x33\x44\x55\x66\x77\x88"
+               "body",
+               14);
+        lens[3] = 14;
+        rec = json_pack("{ss ss sI ss ss ss ss}", "workflow_id", ids[4],
+                        "command_id", "faults-bad-id", "ts",
+                        (json_int_t)wall_ms(), "workflow_type",
+                        PAYMENT_WORKFLOW, "input", "{}", "id_reuse_policy",
+                        "ALLOW_DUPLICATE", "id_conflict_policy", "FAIL");
+        CU_ASSERT_EQUAL_FATAL(keel_codec_encode("keel.inbox.StartWorkflow", rec,
+                                                &bufs[4], &lens[4], err,
+                                                sizeof(err)),
+                              KEEL_OK);
+        json_decref(rec);
 
         /* Where keel.dlq ends now: the dead letters come after. */
         conf = rd_kafka_conf_new();
@@ -918,7 +947,7 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
                     RD_KAFKA_RESP_ERR_NO_ERROR);
                 lows[p] = hi;
         }
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < NBAD; i++) {
                 parts[i] =
                     keel_partition_of(ids[i], strlen(ids[i]), E2E_PARTITIONS);
                 CU_ASSERT_EQUAL_FATAL(
@@ -932,16 +961,16 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
                     RD_KAFKA_RESP_ERR_NO_ERROR);
         }
         rd_kafka_flush(prod, 10000);
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < NBAD; i++)
                 CU_ASSERT_FATAL(offs[i] >= 0);
 
         /* A normal workflow right after them. */
-        w = e2e_watch_new(procs.bootstrap, prefix, 4, 0);
+        w = e2e_watch_new(procs.bootstrap, prefix, NBAD + 1, 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(w);
         in = json_pack("{ss si si}", "order", "dlq", "amount", 7,
                        "refund_window_ms", 300);
         CU_ASSERT_EQUAL_FATAL(
-            e2e_start_payment(client, ids[3], in, 0, err, sizeof(err)),
+            e2e_start_payment(client, ids[NBAD], in, 0, err, sizeof(err)),
             KEEL_OK);
         json_decref(in);
 
@@ -963,7 +992,7 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
         rd_kafka_assign(c, tl);
         rd_kafka_topic_partition_list_destroy(tl);
         deadline = e2e_now_ms() + 30000;
-        while (found < 3 && e2e_now_ms() < deadline) {
+        while (found < NBAD && e2e_now_ms() < deadline) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
                 const char *type;
                 json_t *dl;
@@ -972,7 +1001,7 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
                 if (!m->err && !keel_codec_decode(m->payload, m->len, &type,
                                                   &dl, NULL, 0)) {
                         int match = -1;
-                        for (int i = 0; i < 3; i++)
+                        for (int i = 0; i < NBAD; i++)
                                 if (!strcmp(json_string_value(json_object_get(
                                                 dl, "source_topic")),
                                             KEEL_TOPIC_INBOX) &&
@@ -993,8 +1022,8 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
         }
         rd_kafka_consumer_close(c);
         rd_kafka_destroy(c);
-        CU_ASSERT_EQUAL(found, 3);
-        for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(found, NBAD);
+        for (int i = 0; i < NBAD; i++) {
                 const char *e, *reason;
                 if (!dls[i])
                         continue;
@@ -1004,6 +1033,12 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
                 if (i == 0) {
                         CU_ASSERT(!strcmp(e, "KEEL_ERR_CORRUPT") ||
                                   !strcmp(e, "KEEL_ERR_UNKNOWN_SCHEMA"));
+                } else if (i == 3) {
+                        CU_ASSERT_STRING_EQUAL(e, "KEEL_ERR_UNKNOWN_SCHEMA");
+                } else if (i == 4) {
+                        CU_ASSERT_STRING_EQUAL(e, "KEEL_ERR_INVALID_ARG");
+                        CU_ASSERT_PTR_NOT_NULL(
+                            strstr(reason, "holds a control character"));
                 } else {
                         CU_ASSERT_STRING_EQUAL(e, "KEEL_ERR_INVALID_ARG");
                 }
@@ -1018,18 +1053,18 @@ static void test_orchestrator_malformed_inbox_to_dlq(void)
         }
 
         /* The workflow right behind them completes; they started none. */
-        CU_ASSERT(
-            e2e_watch_until(w, e2e_now_ms() + 60000, fourth_closed, NULL));
-        CU_ASSERT_EQUAL(w->wfs[3].closes, 1);
-        CU_ASSERT_STRING_EQUAL(w->wfs[3].status, "completed");
+        CU_ASSERT(e2e_watch_until(w, e2e_now_ms() + 60000, good_closed, NULL));
+        CU_ASSERT_EQUAL(w->wfs[NBAD].closes, 1);
+        CU_ASSERT_STRING_EQUAL(w->wfs[NBAD].status, "completed");
         CU_ASSERT_EQUAL(w->seq_violations, 0);
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < NBAD; i++)
                 CU_ASSERT_EQUAL(w->wfs[i].last_seq, 0);
         dead = orch_metric(&o, "keel_orchestrator_dead_letters_total");
         fprintf(stderr, "  keel_orchestrator_dead_letters_total %.0f\n", dead);
-        CU_ASSERT(dead >= 3);
+        CU_ASSERT(dead >= NBAD);
+        CU_ASSERT(orch_metric(&o, "keel_orchestrator_rejected_total") >= 2);
 
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < NBAD; i++)
                 free(bufs[i]);
         rd_kafka_destroy(prod);
         orch_stop(&o, SIGTERM);
