@@ -41,6 +41,8 @@ static const struct {
      "workflow code is not deterministic", 0},
     {KEEL_ERR_ALREADY_STARTED, "KEEL_ERR_ALREADY_STARTED",
      "workflow already started", 0},
+    {KEEL_ERR_CONTINUED_AS_NEW, "KEEL_ERR_CONTINUED_AS_NEW",
+     "the run continued as a new run", 0},
 };
 
 static int find(int err)

@@ -40,10 +40,12 @@ enum {
         ST_FAILED,
         ST_CANCELLED,
         ST_TERMINATED,
+        ST_CONTINUED,
 };
 
 static const char *const status_names[] = {
-    "running", "blocked", "completed", "failed", "cancelled", "terminated"};
+    "running",   "blocked",    "completed", "failed",
+    "cancelled", "terminated", "continued"};
 
 typedef struct act_s {
         char id[24];
@@ -70,7 +72,10 @@ typedef struct run_s {
         json_t *events;
         int status;
         int cancel_requested; /* a WorkflowCancelRequested was applied */
-        int64_t new_from;     /* first event since the last activation */
+        /* From WorkflowStarted: when the run, and the workflow execution
+         * (across continue-as-new), time out; 0: never. */
+        int64_t run_deadline, exec_deadline;
+        int64_t new_from; /* first event since the last activation */
         act_t *acts;
         size_t n_acts, cap_acts;
         timer_t_ *timers;
@@ -78,7 +83,17 @@ typedef struct run_s {
         struct run_s *next; /* hash chain */
 } run_t;
 
-enum { HK_TIMER, HK_RETRY, HK_STS, HK_STC, HK_SCTC, HK_HB };
+enum {
+        HK_TIMER,
+        HK_RETRY,
+        HK_STS,
+        HK_STC,
+        HK_SCTC,
+        HK_HB,
+        HK_RUN_TIMEOUT,  /* the run's run timeout */
+        HK_EXEC_TIMEOUT, /* the workflow execution timeout */
+        HK_ACTIVATE,     /* a run continued as new, to be run */
+};
 
 typedef struct hent_s {
         int64_t due;
@@ -95,6 +110,7 @@ struct keel__machine_s {
         hent_t *heap;
         size_t nheap, capheap;
         keel__machine_stats_t st;
+        int can_depth; /* runs continued as new within one activation */
 };
 
 /* ---- out --------------------------------------------------------------- */
@@ -445,6 +461,18 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
 
         if (json_array_append_new(r->events, ev))
                 return KEEL_ERR_NOMEM;
+        if (is(type, "WorkflowStarted")) {
+                int64_t run_ms = opt_int(rec, "run_timeout_ms");
+                int64_t exec_ms = opt_int(rec, "execution_timeout_ms");
+                r->run_deadline = run_ms > 0 ? ts + run_ms : 0;
+                r->exec_deadline = exec_ms > 0 ? ts + exec_ms : 0;
+                if ((r->run_deadline &&
+                     heap_push(m, r->run_deadline, r, HK_RUN_TIMEOUT, "", 0)) ||
+                    (r->exec_deadline &&
+                     heap_push(m, r->exec_deadline, r, HK_EXEC_TIMEOUT, "", 0)))
+                        return KEEL_ERR_NOMEM;
+                return KEEL_OK;
+        }
         if (is(type, "ActivityScheduled")) {
                 if (r->n_acts == r->cap_acts) {
                         size_t cap = r->cap_acts ? r->cap_acts * 2 : 4;
@@ -550,6 +578,8 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                 set_status(m, r, ST_CANCELLED);
         else if (is(type, "WorkflowTerminated"))
                 set_status(m, r, ST_TERMINATED);
+        else if (is(type, "WorkflowContinuedAsNew"))
+                set_status(m, r, ST_CONTINUED);
         else if (is(type, "NonDeterminismDetected") && is_open(r))
                 r->status = ST_BLOCKED;
         if (!is_open(r)) {
@@ -738,6 +768,7 @@ static int cancel_on_close(keel__machine_t *m, run_t *r, const json_t *ev,
             {"WorkflowFailed", "the workflow failed"},
             {"WorkflowCancelled", "the workflow was cancelled"},
             {"WorkflowTerminated", "the workflow was terminated"},
+            {"WorkflowContinuedAsNew", "the workflow continued as new"},
         };
         const char *type = keel__ev_type(ev);
         const char *reason = NULL;
@@ -811,6 +842,112 @@ static int reject(keel__machine_t *m, keel__out_t *out, const char *command,
 
 /* ---- activation --------------------------------------------------------- */
 
+static int activate(keel__machine_t *m, run_t *r, int64_t now,
+                    keel__out_t *out);
+
+/* A copy of field k of r's first event (WorkflowStarted), or NULL. */
+static json_t *started_field(const run_t *r, const char *k)
+{
+        const json_t *v =
+            json_object_get(keel__ev_rec(json_array_get(r->events, 0)), k);
+        return v ? json_deep_copy(v) : NULL;
+}
+
+/*
+ * r has just closed with WorkflowContinuedAsNew, its last event: start the
+ * run that continues it (r is freed), with the SignalReceived events its
+ * code did not take (carried: their seqs in r) again, in order and with
+ * their command IDs, so that none is lost and none is taken twice. The
+ * run's timeouts, parent and search attributes go along; the execution
+ * timeout keeps its deadline.
+ */
+static int continue_run(keel__machine_t *m, run_t *r, const json_t *carried,
+                        int64_t now, keel__out_t *out)
+{
+        const json_t *can = keel__ev_rec(
+            json_array_get(r->events, json_array_size(r->events) - 1));
+        json_t *sigs = json_array(), *attrs = NULL, *start = NULL, *v;
+        char cid[80], *wid = NULL, *rid = NULL, *type = NULL, *sa = NULL;
+        const json_t *ev;
+        run_t *nr;
+        size_t i;
+        int rc = KEEL_ERR_NOMEM;
+
+        if (!carried || !sigs)
+                goto out;
+        json_array_foreach(carried, i, v)
+        {
+                ev = json_array_get(r->events,
+                                    (size_t)json_integer_value(v) - 1);
+                if (!ev || json_array_append_new(
+                               sigs, json_deep_copy(keel__ev_rec(ev))))
+                        goto out;
+        }
+        json_array_foreach(r->events, i, ev)
+        {
+                if (keel__sa_apply(&attrs, ev))
+                        goto out;
+        }
+        if (attrs && json_object_size(attrs) &&
+            !(sa = json_dumps(attrs, JSON_COMPACT | JSON_SORT_KEYS)))
+                goto out;
+        keel__continued_command_id(r->run_id, cid, sizeof(cid));
+        start = json_pack(
+            "{ss ss ss so? so? so? so? ss ss?}", "workflow_type",
+            rstr(can, "workflow_type"), "input", rstr(can, "input"),
+            "command_id", cid, "execution_timeout_ms",
+            r->exec_deadline
+                ? json_integer(r->exec_deadline > now ? r->exec_deadline - now
+                                                      : 1)
+                : NULL,
+            "run_timeout_ms", started_field(r, "run_timeout_ms"),
+            "parent_workflow_id", started_field(r, "parent_workflow_id"),
+            "parent_run_id", started_field(r, "parent_run_id"),
+            "continued_from_run_id", r->run_id, "search_attributes", sa);
+        wid = strdup(r->workflow_id);
+        rid = strdup(rstr(can, "new_run_id"));
+        type = strdup(rstr(can, "workflow_type"));
+        if (!start || !wid || !rid || !type)
+                goto out;
+        if (!(nr = new_run(m, wid, rid, type, cid)))
+                goto out;
+        r = NULL; /* freed: nr replaced it */
+        m->st.continued++;
+        rc = emit(m, nr, H "WorkflowStarted", start, now, out);
+        start = NULL;
+        json_array_foreach(sigs, i, v)
+        {
+                if (rc)
+                        break;
+                rc = emit(m, nr, H "SignalReceived",
+                          json_pack("{ss ss ss}", "signal_name",
+                                    rstr(v, "signal_name"), "payload",
+                                    rstr(v, "payload"), "command_id",
+                                    rstr(v, "command_id")),
+                          now, out);
+        }
+        if (rc)
+                goto out;
+        /* A workflow that continues as new at once, again and again, is
+         * run on the next tick after a few rounds, not in a recursion. */
+        if (m->can_depth < 8) {
+                m->can_depth++;
+                rc = activate(m, nr, now, out);
+                m->can_depth--;
+        } else {
+                rc = heap_push(m, now, nr, HK_ACTIVATE, "", 0);
+        }
+out:
+        json_decref(start);
+        json_decref(sigs);
+        json_decref(attrs);
+        free(sa);
+        free(wid);
+        free(rid);
+        free(type);
+        return rc;
+}
+
 static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
 {
         keel__history_t h = {r->workflow_id, r->run_id, r->events, r->new_from};
@@ -846,6 +983,7 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
                     note_status(r, ev, out) || (rc = apply(m, r, ev))) {
                         json_decref(ev);
                         json_decref(act.new_events);
+                        json_decref(act.carried_signals);
                         return KEEL_ERR_NOMEM;
                 }
                 m->st.events++;
@@ -854,17 +992,23 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
                             find_act(r, rstr(keel__ev_rec(ev), "activity_id"));
                         if (a && (rc = emit_task(m, r, a, now, out))) {
                                 json_decref(act.new_events);
+                                json_decref(act.carried_signals);
                                 return rc;
                         }
                 } else if (is(type, "RecordEmitted") &&
                            (rc = emit_record(m, r, ev, out))) {
                         json_decref(act.new_events);
+                        json_decref(act.carried_signals);
                         return rc;
                 }
         }
         json_decref(act.new_events);
         r->new_from = (int64_t)json_array_size(r->events) + 1;
-        return KEEL_OK;
+        rc = KEEL_OK;
+        if (act.status == KEEL__WF_CONTINUED)
+                rc = continue_run(m, r, act.carried_signals, now, out);
+        json_decref(act.carried_signals);
+        return rc;
 }
 
 /* ---- retries ------------------------------------------------------------ */
@@ -933,23 +1077,6 @@ static int json_text_ok(const json_t *rec, const char *k)
         j = json_loads(s, JSON_DECODE_ANY, NULL);
         json_decref(j);
         return j != NULL;
-}
-
-/* Deterministic run ID from the workflow ID and the start command, so a
- * start processed again after a crash makes the same run. */
-static void make_run_id(const char *workflow_id, const char *command_id,
-                        char out[37])
-{
-        char buf[1024];
-        uint32_t h[4];
-        for (int i = 0; i < 4; i++) {
-                snprintf(buf, sizeof(buf), "%d|%s|%s", i, workflow_id,
-                         command_id);
-                h[i] = (uint32_t)keel_murmur2(buf, strlen(buf));
-        }
-        snprintf(out, 37, "%08x-%04x-4%03x-%04x-%04x%08x", h[0], h[1] >> 16,
-                 h[1] & 0xfff, (h[2] >> 16 & 0x3fff) | 0x8000, h[2] & 0xffff,
-                 h[3]);
 }
 
 static int has_command_id(const run_t *r, const char *command_id)
@@ -1048,7 +1175,9 @@ static int cmd_start(keel__machine_t *m, const json_t *rec, int64_t now,
                               "workflow %s completed (run %s) and the reuse "
                               "policy is ALLOW_DUPLICATE_FAILED_ONLY",
                               wid, r->run_id);
-        make_run_id(wid, cid, run_id);
+        /* Deterministic: a start processed again after a crash makes the
+         * same run. */
+        keel__run_id_make(wid, cid, run_id);
         r = new_run(m, wid, run_id, type, cid);
         if (!r)
                 return KEEL_ERR_NOMEM;
@@ -1249,6 +1378,12 @@ static int still_due(run_t *r, const hent_t *e, act_t **ap)
                 return 0;
         if (e->kind == HK_TIMER)
                 return (t = find_timer(r, e->id)) && t->fire_at == e->due;
+        if (e->kind == HK_RUN_TIMEOUT)
+                return r->run_deadline == e->due;
+        if (e->kind == HK_EXEC_TIMEOUT)
+                return r->exec_deadline == e->due;
+        if (e->kind == HK_ACTIVATE)
+                return 1;
         if (!(a = find_act(r, e->id)))
                 return 0;
         *ap = a;
@@ -1271,6 +1406,38 @@ static int still_due(run_t *r, const hent_t *e, act_t **ap)
         return 0;
 }
 
+/*
+ * The run (or the workflow execution) outlived its timeout: terminate it,
+ * as Temporal times a workflow out, without running its code again. A
+ * termination is not a command of the code, so a replay of the history
+ * stays deterministic.
+ */
+static int time_out(keel__machine_t *m, run_t *r, int run_timeout, int64_t now,
+                    keel__out_t *out)
+{
+        const json_t *st = keel__ev_rec(json_array_get(r->events, 0));
+        int64_t ms = opt_int(st, run_timeout ? "run_timeout_ms"
+                                             : "execution_timeout_ms");
+        char reason[160], details[80];
+        snprintf(reason, sizeof(reason),
+                 "%s: the %s did not close within its timeout of %lld ms",
+                 run_timeout ? "WorkflowRunTimedOut"
+                             : "WorkflowExecutionTimedOut",
+                 run_timeout ? "run" : "workflow execution", (long long)ms);
+        keel_log(KEEL_LOG_INFO, "machine",
+                 "workflow_id=%s run_id=%s msg=\"timed out\" timeout=%s "
+                 "timeout_ms=%lld",
+                 r->workflow_id, r->run_id, run_timeout ? "run" : "execution",
+                 (long long)ms);
+        m->st.timed_out++;
+        snprintf(details, sizeof(details),
+                 "{\"timeout\":\"%s\",\"timeout_ms\":%lld}",
+                 run_timeout ? "RUN" : "EXECUTION", (long long)ms);
+        return emit(m, r, H "WorkflowTerminated",
+                    json_pack("{ss ss}", "reason", reason, "details", details),
+                    now, out);
+}
+
 static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
                 keel__out_t *out)
 {
@@ -1280,6 +1447,10 @@ static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
 
         if (!still_due(r, e, &a))
                 return KEEL_OK;
+        if (e->kind == HK_RUN_TIMEOUT || e->kind == HK_EXEC_TIMEOUT)
+                return time_out(m, r, e->kind == HK_RUN_TIMEOUT, now, out);
+        if (e->kind == HK_ACTIVATE)
+                return activate(m, r, now, out);
         if (e->kind == HK_TIMER) {
                 rc = emit(m, r, H "TimerFired",
                           json_pack("{ss}", "timer_id", e->id), now, out);
@@ -1366,13 +1537,29 @@ int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
         return apply(m, r, copy);
 }
 
+/* Only the events a run starts with (its start, the signals carried over
+ * by continue-as-new or sent with the start): its code has not run, or
+ * issued nothing yet. Activating it again issues nothing new. */
+static int never_activated(const run_t *r)
+{
+        size_t i;
+        const json_t *ev;
+        json_array_foreach(r->events, i, ev)
+        {
+                const char *t = keel__ev_type(ev);
+                if (!is(t, "WorkflowStarted") && !is(t, "SignalReceived"))
+                        return 0;
+        }
+        return 1;
+}
+
 int keel__machine_resume(keel__machine_t *m, int64_t now, keel__out_t *out)
 {
         for (size_t i = 0; i < m->nbuckets; i++)
                 for (run_t *r = m->buckets[i]; r; r = r->next) {
                         int rc;
                         if (r->status != ST_BLOCKED &&
-                            !(is_open(r) && json_array_size(r->events) == 1))
+                            !(is_open(r) && never_activated(r)))
                                 continue;
                         if ((rc = activate(m, r, now, out)))
                                 return rc;

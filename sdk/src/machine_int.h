@@ -126,7 +126,9 @@ typedef struct keel__machine_stats_s {
         uint64_t stale;       /* results for attempts no longer current */
         uint64_t rejected;    /* commands refused */
         uint64_t activations; /* workflow code runs */
-        size_t open;          /* open runs */
+        uint64_t timed_out; /* runs terminated by a run or execution timeout */
+        uint64_t continued; /* runs continued as new */
+        size_t open;        /* open runs */
 } keel__machine_stats_t;
 
 void keel__machine_stats(const keel__machine_t *m, keel__machine_stats_t *st);

@@ -98,6 +98,7 @@ int keel_replay(const keel_registry_t *reg, const json_t *history,
                          "%zu events replayed, the code reproduces them", n);
         }
         json_decref(act.new_events);
+        json_decref(act.carried_signals);
         return rc;
 }
 

@@ -195,6 +195,8 @@ struct keel_wf_s {
         keel_failure_t last_failure;
         keel_failure_t fail; /* set by keel_fail */
         int failed;
+        json_t *can_input; /* set by keel_continue_as_new (owned) */
+        int continued;
         arena_block_t *arena;
         json_t **owned;
         size_t n_owned, cap_owned;
@@ -1030,6 +1032,33 @@ int keel_emit(keel_wf_t *wf, const char *topic, const char *key, json_t *value)
         return keel_emit_ex(wf, topic, key, value, NULL);
 }
 
+keel_err_t keel_continue_as_new(keel_wf_t *wf, json_t *input)
+{
+        wf->can_input = keel_own(wf, input ? input : json_null());
+        wf->continued = 1;
+        return KEEL_ERR_CONTINUED_AS_NEW;
+}
+
+void keel__run_id_make(const char *workflow_id, const char *command_id,
+                       char out[37])
+{
+        char buf[1200];
+        uint32_t h[4];
+        for (int i = 0; i < 4; i++) {
+                snprintf(buf, sizeof(buf), "%d|%s|%s", i, workflow_id,
+                         command_id);
+                h[i] = (uint32_t)keel_murmur2(buf, strlen(buf));
+        }
+        snprintf(out, 37, "%08x-%04x-4%03x-%04x-%04x%08x", h[0], h[1] >> 16,
+                 h[1] & 0xfff, (h[2] >> 16 & 0x3fff) | 0x8000, h[2] & 0xffff,
+                 h[3]);
+}
+
+void keel__continued_command_id(const char *run_id, char *out, size_t size)
+{
+        snprintf(out, size, "continued/%s", run_id);
+}
+
 keel_err_t keel_fail(keel_wf_t *wf, const char *type, const char *message,
                      json_t *details)
 {
@@ -1072,6 +1101,17 @@ static keel__wf_status_t close_run(keel_wf_t *wf, int rc, json_t *result)
                 rec = json_pack("{ss}", "details", "null");
                 type = EV_PREFIX "WorkflowCancelled";
                 st = KEEL__WF_CANCELLED;
+        } else if (rc == KEEL_ERR_CONTINUED_AS_NEW && wf->continued) {
+                char *text = dumps(wf->can_input);
+                char cid[80], run_id[37];
+                keel__continued_command_id(wf->h->run_id, cid, sizeof(cid));
+                keel__run_id_make(wf->h->workflow_id, cid, run_id);
+                rec = json_pack("{ss ss ss}", "new_run_id", run_id,
+                                "workflow_type", wf->type, "input",
+                                text ? text : "null");
+                free(text);
+                type = EV_PREFIX "WorkflowContinuedAsNew";
+                st = KEEL__WF_CONTINUED;
         } else {
                 keel_failure_t f = {0};
                 if (wf->failed)
@@ -1115,6 +1155,21 @@ static int index_history(keel_wf_t *wf, char *err, size_t errsize)
                         wf->cancel_seq = (int64_t)i + 1;
         }
         return KEEL_OK;
+}
+
+/* The seqs of the SignalReceived events no wait of the code took, in
+ * order (NULL when out of memory). */
+static json_t *untaken_signals(keel_wf_t *wf)
+{
+        json_t *seqs = json_array();
+        for (size_t s = 1; seqs && s <= wf->n; s++)
+                if (!wf->consumed[s - 1] &&
+                    is_type(event(wf, (int64_t)s), "SignalReceived") &&
+                    json_array_append_new(seqs, json_integer((json_int_t)s))) {
+                        json_decref(seqs);
+                        seqs = NULL;
+                }
+        return seqs;
 }
 
 int keel__wf_activate(const keel_registry_t *reg, const keel__history_t *h,
@@ -1177,6 +1232,8 @@ int keel__wf_activate(const keel_registry_t *reg, const keel__history_t *h,
                 input = json_field(wf, started, "input");
                 rc = fn(wf, input, &result);
                 st = close_run(wf, rc, result);
+                if (st == KEEL__WF_CONTINUED)
+                        out->carried_signals = untaken_signals(wf);
         } else if (jr == SUSPEND) {
                 st = KEEL__WF_SUSPENDED;
         } else if (jr == BLOCK) {

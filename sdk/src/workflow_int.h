@@ -28,8 +28,9 @@ typedef enum keel__wf_status_e {
         KEEL__WF_COMPLETED,
         KEEL__WF_FAILED,
         KEEL__WF_CANCELLED,
-        KEEL__WF_BLOCKED, /* non-determinism: not failed, waits for a fix */
-        KEEL__WF_ERROR,   /* could not run: unknown type, bad history */
+        KEEL__WF_BLOCKED,   /* non-determinism: not failed, waits for a fix */
+        KEEL__WF_ERROR,     /* could not run: unknown type, bad history */
+        KEEL__WF_CONTINUED, /* closed by WorkflowContinuedAsNew */
 } keel__wf_status_t;
 
 typedef struct keel__activation_s {
@@ -38,6 +39,9 @@ typedef struct keel__activation_s {
          * and ts set; epoch 0 (the writer sets it). Caller decrefs. */
         json_t *new_events;
         char message[1024]; /* why, for BLOCKED and ERROR */
+        /* CONTINUED: the seqs of the SignalReceived events the code did
+         * not take, in order, for the new run; else NULL. Caller decrefs. */
+        json_t *carried_signals;
 } keel__activation_t;
 
 /*
@@ -49,6 +53,15 @@ typedef struct keel__activation_s {
  */
 int keel__wf_activate(const keel_registry_t *reg, const keel__history_t *h,
                       int64_t now_ms, keel__activation_t *out);
+
+/* A run ID (UUID form) derived from the workflow ID and the command that
+ * makes the run, so that a command applied again makes the same run. */
+void keel__run_id_make(const char *workflow_id, const char *command_id,
+                       char out[37]);
+
+/* The command ID of the run that continues run_id as new; its run ID is
+ * keel__run_id_make(workflow_id, that). */
+void keel__continued_command_id(const char *run_id, char *out, size_t size);
 
 /* The registered function of a type, or NULL. */
 keel_workflow_fn_t keel__registry_find(const keel_registry_t *reg,

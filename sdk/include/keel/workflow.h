@@ -383,6 +383,19 @@ json_t *keel_own(keel_wf_t *wf, json_t *j);
 void keel_wf_log(keel_wf_t *wf, keel_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Continue as new: close this run and start a fresh one of the same
+ * workflow ID and type, with a new run ID, an empty history and `input`
+ * (stolen; NULL: JSON null), as Temporal's continue-as-new does for
+ * workflows that would otherwise grow their history without bound (a
+ * loop of timers, a long stream of signals). Signals this run received
+ * but its code did not take are delivered to the new run, in order, never
+ * lost; its search attributes, timeouts and parent go along (the workflow
+ * execution timeout counts from the first run's start). Returns
+ * KEEL_ERR_CONTINUED_AS_NEW: `return keel_continue_as_new(wf, input);`.
+ */
+keel_err_t keel_continue_as_new(keel_wf_t *wf, json_t *input);
+
 /* Record that the workflow fails with this error (details stolen; may be
  * NULL). Returns KEEL_ERR_WORKFLOW_FAILED: `return keel_fail(wf, ...)`. */
 keel_err_t keel_fail(keel_wf_t *wf, const char *type, const char *message,
