@@ -51,6 +51,23 @@ static void render(void *opaque, char *body, size_t size, size_t *len)
             "records of fenced owners, ignored.\n"
             "# TYPE keel_orchestrator_fenced_records_total counter\n"
             "keel_orchestrator_fenced_records_total %llu\n"
+            "# HELP keel_orchestrator_runs_deleted_total Closed runs "
+            "whose history was deleted after their retention.\n"
+            "# TYPE keel_orchestrator_runs_deleted_total counter\n"
+            "keel_orchestrator_runs_deleted_total %llu\n"
+            "# HELP keel_orchestrator_tombstones_total Tombstones written "
+            "to keel.history.\n"
+            "# TYPE keel_orchestrator_tombstones_total counter\n"
+            "keel_orchestrator_tombstones_total %llu\n"
+            "# HELP keel_orchestrator_history_warnings_total Runs past "
+            "history.warn.percent of a history limit.\n"
+            "# TYPE keel_orchestrator_history_warnings_total counter\n"
+            "keel_orchestrator_history_warnings_total %llu\n"
+            "# HELP keel_orchestrator_history_limit_terminations_total "
+            "Runs terminated at a history limit.\n"
+            "# TYPE keel_orchestrator_history_limit_terminations_total "
+            "counter\n"
+            "keel_orchestrator_history_limit_terminations_total %llu\n"
             "# TYPE keel_orchestrator_open_workflows gauge\n"
             "keel_orchestrator_open_workflows %lld\n"
             "# TYPE keel_orchestrator_partitions gauge\n"
@@ -59,7 +76,8 @@ static void render(void *opaque, char *body, size_t size, size_t *len)
             LD(m->txn_failures), LD(m->dlq), LD(m->rejected), LD(m->stale),
             LD(m->restores), LD(m->restore_events),
             (double)atomic_load(&m->restore_ms) / 1000.0, LD(m->fenced),
-            (long long)atomic_load(&m->open_workflows),
+            LD(m->runs_deleted), LD(m->tombstones), LD(m->history_warnings),
+            LD(m->history_limited), (long long)atomic_load(&m->open_workflows),
             (long long)atomic_load(&m->partitions));
         *len = w < 0 ? 0 : (size_t)w < size ? (size_t)w : size - 1;
         if (o->ingress)

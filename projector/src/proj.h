@@ -74,6 +74,8 @@ typedef struct proj_wf_s {
         uint64_t signals;
         char *last_signals[PROJ_LAST_SIGNALS]; /* ring, newest at
                                                    (signals-1) % N */
+        int gone; /* deleted (RunDeleted): out of the table, in the listing
+                     arrays until the next sweep */
 } proj_wf_t;
 
 typedef struct proj_fold_s {
@@ -84,7 +86,9 @@ typedef struct proj_fold_s {
         proj_wf_t **sorted, **fresh;
         size_t nsorted, nfresh, fresh_cap;
         uint64_t by_status[PROJ_NSTATUS];
-        uint64_t events; /* events applied */
+        uint64_t events;  /* events applied */
+        uint64_t deleted; /* workflows forgotten at a RunDeleted */
+        size_t ngone;     /* gone ones still in sorted or fresh */
 } proj_fold_t;
 
 /* An empty fold; KEEL_OK or KEEL_ERR_NOMEM. */
@@ -93,7 +97,8 @@ void proj_fold_destroy(proj_fold_t *f);
 
 /* Apply one event ({"type","record"} and its "offset" if known, borrowed):
  * a keel__history_apply_fn_t with the fold as opaque. Events of older runs,
- * and events whose seq was applied already, are ignored. */
+ * and events whose seq was applied already, are ignored. A RunDeleted of
+ * the latest run forgets the workflow: its ID is unknown again. */
 void proj_fold_apply(void *fold, const json_t *ev);
 
 /* The workflow `id`, or NULL. Borrowed; valid while the lock is held. */

@@ -1064,6 +1064,15 @@ static void result_apply(void *opaque, const json_t *ev)
         }
         if (!r->found || !str_eq(run, r->run->run_id))
                 return;
+        if (!strcmp(type, KEEL__RUN_DELETED)) {
+                /* Its history is deleted (retention): as if never run,
+                 * which is what a reader after compaction finds. */
+                json_decref(r->run->result);
+                memset(r->run, 0, sizeof(*r->run));
+                r->found = 0;
+                r->st = KEEL__RUN_RUNNING;
+                return;
+        }
         r->run->events = get_int(rec, "seq");
         was = r->st;
         r->st = keel__run_status_after(r->st, type);

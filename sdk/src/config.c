@@ -49,6 +49,12 @@ static const struct {
     {"batch.max.ms", T_INT, "5", NULL, 0, 10000},
     {"lifecycle.topic", T_STRING, "", NULL, 0, 0},
     {"ingress.routes", T_STRING, "", NULL, 0, 0},
+    /* closed runs' histories, and limits of a run's (machine_limits.c);
+     * retention.closed.ms.<type> takes retention.closed.ms's values */
+    {"retention.closed.ms", T_INT, "604800000", NULL, -1, 3153600000000LL},
+    {"history.max.events", T_INT, "50000", NULL, 10, 100000000},
+    {"history.max.bytes", T_INT, "52428800", NULL, 4096, 68719476736LL},
+    {"history.warn.percent", T_INT, "80", NULL, 1, 100},
     /* workers */
     {"worker.concurrency", T_INT, "8", NULL, 1, 4096},
     {"worker.grace.ms", T_INT, "30000", NULL, 0, 3600000},
@@ -105,6 +111,16 @@ static int key_index(const char *key)
         return -1;
 }
 
+/* A key of a family: retention.closed.ms.<type> is checked as
+ * retention.closed.ms. Its index in keys[], or -1. */
+static int family_index(const char *key)
+{
+        size_t n = strlen(KEEL__RETENTION_TYPE_PREFIX);
+        if (!strncmp(key, KEEL__RETENTION_TYPE_PREFIX, n) && key[n])
+                return key_index("retention.closed.ms");
+        return -1;
+}
+
 static entry_t *find(const keel_config_t *cfg, const char *key)
 {
         for (size_t i = 0; i < cfg->n; i++)
@@ -141,7 +157,7 @@ int keel_config_set(keel_config_t *cfg, const char *key, const char *value,
                                     "configuration key 'kafka.' (%s) names "
                                     "no librdkafka property",
                                     from);
-        } else if ((ki = key_index(key)) < 0) {
+        } else if ((ki = key_index(key)) < 0 && (ki = family_index(key)) < 0) {
                 return fail(errstr, errstr_size,
                             "unknown configuration key '%s' (%s); librdkafka "
                             "properties take the prefix 'kafka.'",
@@ -289,7 +305,8 @@ int keel_config_load_env(keel_config_t *cfg, char *errstr, size_t errstr_size)
                 /* KEEL_* variables that are not keel's settings (set for
                  * tests and scripts) are left alone unless they look like
                  * ours: a known key or a kafka.* property. */
-                if (key_index(key) < 0 && strncmp(key, "kafka.", 6))
+                if (key_index(key) < 0 && family_index(key) < 0 &&
+                    strncmp(key, "kafka.", 6))
                         continue;
                 rc = keel_config_set(cfg, key, eq + 1, origin, errstr,
                                      errstr_size);

@@ -8,6 +8,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+/* Settings of one workflow type: "retention.closed.ms.<type>" overrides
+ * retention.closed.ms for that type (machine_limits.c). */
+#define KEEL__RETENTION_TYPE_PREFIX "retention.closed.ms."
+
 /* Which kind of client a configuration is for. */
 typedef enum keel__client_kind_e {
         KEEL__PRODUCER, /* producers and admin clients */

@@ -12,6 +12,13 @@
  *
  * Record keys: events "<workflow ID>/<run ID>/<seq>", claims
  * "!claim/<p>/<epoch>", checkpoints "!checkpoint/<p>/<epoch>".
+ *
+ * A record with a null value is a tombstone: the orchestrator deletes a
+ * closed run's events with one per key once the run's retention has
+ * passed, after a RunDeleted event in the same batch. Readers skip
+ * tombstones (counted) and forget the run at its RunDeleted, so a reader
+ * that starts after compaction removed the run, or part of it, ends in
+ * the same state as one that read everything.
  * keel.history is compacted: keys are unique per event (a reused workflow
  * ID has a new run ID) and claim, and per epoch for checkpoints, so
  * compaction keeps every owner's last checkpoint, which still closes every
@@ -51,8 +58,12 @@ extern const char *const keel__run_status_names[KEEL__RUN_NSTATUS];
 keel__run_status_t keel__run_status_after(keel__run_status_t st,
                                           const char *type);
 
-/* Called with each workflow event ({"type","record"}, plus "offset" when
- * the caller set it; borrowed) once its batch is complete, in log order. */
+/* The event that deletes a closed run's history (see above). */
+#define KEEL__RUN_DELETED "keel.history.RunDeleted"
+
+/* Called with each workflow event ({"type","record","size"}, plus
+ * "offset" when the caller set it; "size" is the record's length in
+ * bytes; borrowed) once its batch is complete, in log order. */
 typedef void (*keel__history_apply_fn_t)(void *opaque, const json_t *ev);
 
 typedef struct keel__history_reader_s {
@@ -67,6 +78,7 @@ typedef struct keel__history_reader_s {
         int64_t offset;
         /* counters */
         uint64_t applied, fenced, torn, undecodable, batches;
+        uint64_t tombstones; /* records with a null value, skipped */
 } keel__history_reader_t;
 
 /* Start reading; KEEL_ERR_NOMEM. */
@@ -77,7 +89,8 @@ void keel__history_reader_destroy(keel__history_reader_t *r);
 /*
  * Feed the next record value of the partition, in log order. KEEL_OK, or
  * the codec's error for a record that does not decode (counted in
- * undecodable, errstr says why; the caller logs it and goes on).
+ * undecodable, errstr says why; the caller logs it and goes on). A NULL
+ * value (a tombstone) is counted in tombstones and otherwise skipped.
  */
 int keel__history_reader_feed(keel__history_reader_t *r, const void *value,
                               size_t len, char *errstr, size_t errstr_size);

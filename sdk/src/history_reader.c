@@ -41,6 +41,11 @@ int keel__history_reader_feed(keel__history_reader_t *r, const void *value,
         int64_t epoch;
         int rc;
 
+        if (!value) {
+                /* A tombstone: its run was forgotten at its RunDeleted. */
+                r->tombstones++;
+                return KEEL_OK;
+        }
         rc = keel_codec_decode(value, len, &type, &rec, errstr, errstr_size);
         if (rc) {
                 r->undecodable++;
@@ -86,7 +91,8 @@ int keel__history_reader_feed(keel__history_reader_t *r, const void *value,
                 json_decref(rec);
                 return KEEL_OK;
         }
-        ev = json_pack("{ss so}", "type", type, "record", rec);
+        ev = json_pack("{ss so sI}", "type", type, "record", rec, "size",
+                       (json_int_t)len);
         if (ev && r->offset >= 0 &&
             json_object_set_new(ev, "offset", json_integer(r->offset))) {
                 json_decref(ev);

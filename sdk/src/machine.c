@@ -20,6 +20,7 @@
  */
 #include "machine_int.h"
 
+#include "keel/codec.h"
 #include "keel/partition.h"
 #include "client_int.h"
 #include "search_attrs_int.h"
@@ -75,12 +76,28 @@ typedef struct run_s {
         /* From WorkflowStarted: when the run, and the workflow execution
          * (across continue-as-new), time out; 0: never. */
         int64_t run_deadline, exec_deadline;
+        /* Children it started (ChildWorkflowInitiated), in order. */
+        struct kid_s {
+                char *id;
+                int policy;  /* KEEL_PARENT_CLOSE_* */
+                int closed;  /* its ChildWorkflowClosed was applied */
+                int64_t seq; /* of its ChildWorkflowInitiated */
+        } * kids;
+        size_t n_kids, cap_kids;
         int64_t new_from; /* first event since the last activation */
         act_t *acts;
         size_t n_acts, cap_acts;
         timer_t_ *timers;
         size_t n_timers, cap_timers;
-        struct run_s *next; /* hash chain */
+        /* Retention and history limits (the section at the end). */
+        int64_t bytes;     /* encoded size of its events */
+        int64_t closed_at; /* its closing event's ts; 0 while open */
+        int64_t delete_at; /* when its history is deleted; 0: never */
+        size_t n_retired;  /* events of a retired run (events freed) */
+        int retired;       /* a newer run of its ID replaced it */
+        int deleted;       /* history deleted: in the graveyard */
+        int close_noted, limit_warned, limit_hit;
+        struct run_s *next; /* hash chain; the graveyard's once deleted */
 } run_t;
 
 enum {
@@ -93,6 +110,7 @@ enum {
         HK_RUN_TIMEOUT,  /* the run's run timeout */
         HK_EXEC_TIMEOUT, /* the workflow execution timeout */
         HK_ACTIVATE,     /* a run continued as new, to be run */
+        HK_RETENTION,    /* a closed run's history is to be deleted */
 };
 
 typedef struct hent_s {
@@ -111,7 +129,26 @@ struct keel__machine_s {
         size_t nheap, capheap;
         keel__machine_stats_t st;
         int can_depth; /* runs continued as new within one activation */
+        /* Retention and history limits (the section at the end). */
+        keel__machine_limits_t lim;
+        json_t *retention_by_type; /* owned; lim's points here */
+        run_t *graveyard;          /* deleted runs, until reap() */
+        size_t ngrave;
 };
+
+/* Retention and history limits: the section at the end. */
+static void retire_run(keel__machine_t *m, run_t *r);
+static int note_closed(keel__machine_t *m, run_t *r, int64_t ts);
+static int64_t event_bytes(json_t *ev);
+static int enforce_limits(keel__machine_t *m, run_t *r, int64_t now,
+                          keel__out_t *out);
+static int delete_run(keel__machine_t *m, run_t *r, int64_t now,
+                      keel__out_t *out);
+static int restore_deleted(keel__machine_t *m, const json_t *rec);
+static int past_warning(const keel__machine_t *m, const run_t *r);
+static void reap(keel__machine_t *m);
+static void free_graveyard(keel__machine_t *m);
+static int deletions_full(const keel__machine_t *m, const keel__out_t *out);
 
 /* ---- out --------------------------------------------------------------- */
 
@@ -122,8 +159,10 @@ int keel__out_init(keel__out_t *out)
         out->rejects = json_array();
         out->emits = json_array();
         out->statuses = json_array();
+        out->tombstones = json_array();
+        out->inbox = json_array();
         if (!out->history || !out->tasks || !out->rejects || !out->emits ||
-            !out->statuses) {
+            !out->statuses || !out->tombstones || !out->inbox) {
                 keel__out_destroy(out);
                 return KEEL_ERR_NOMEM;
         }
@@ -137,6 +176,8 @@ void keel__out_reset(keel__out_t *out)
         json_array_clear(out->rejects);
         json_array_clear(out->emits);
         json_array_clear(out->statuses);
+        json_array_clear(out->tombstones);
+        json_array_clear(out->inbox);
 }
 
 void keel__out_destroy(keel__out_t *out)
@@ -146,8 +187,10 @@ void keel__out_destroy(keel__out_t *out)
         json_decref(out->rejects);
         json_decref(out->emits);
         json_decref(out->statuses);
+        json_decref(out->tombstones);
+        json_decref(out->inbox);
         out->history = out->tasks = out->rejects = out->emits = NULL;
-        out->statuses = NULL;
+        out->statuses = out->tombstones = out->inbox = NULL;
 }
 
 /* ---- runs -------------------------------------------------------------- */
@@ -157,10 +200,11 @@ static size_t bucket_of(const keel__machine_t *m, const char *id)
         return ((uint32_t)keel_murmur2(id, strlen(id))) % m->nbuckets;
 }
 
+/* The workflow's latest run (runs it replaced are retired). */
 static run_t *find_run(const keel__machine_t *m, const char *id)
 {
         for (run_t *r = m->buckets[bucket_of(m, id)]; r; r = r->next)
-                if (!strcmp(r->workflow_id, id))
+                if (!r->retired && !strcmp(r->workflow_id, id))
                         return r;
         return NULL;
 }
@@ -173,6 +217,9 @@ static void run_free(run_t *r)
                 free(r->acts[i].hb_details);
         free(r->acts);
         free(r->timers);
+        for (size_t i = 0; i < r->n_kids; i++)
+                free(r->kids[i].id);
+        free(r->kids);
         json_decref(r->events);
         free(r->workflow_id);
         free(r->run_id);
@@ -238,7 +285,9 @@ static run_t *new_run(keel__machine_t *m, const char *workflow_id,
         }
         r->new_from = 1;
         b = bucket_of(m, workflow_id);
-        if (old) {
+        if (old && old->delete_at) {
+                retire_run(m, old); /* kept until its history is deleted */
+        } else if (old) {
                 run_t **pp = &m->buckets[b];
                 while (*pp != old)
                         pp = &(*pp)->next;
@@ -342,11 +391,12 @@ static hent_t heap_pop(keel__machine_t *m)
         return top;
 }
 
+/* Drop the heap entries of run r; with r NULL, of every deleted run. */
 static void heap_purge(keel__machine_t *m, const run_t *r)
 {
         size_t k = 0;
         for (size_t i = 0; i < m->nheap; i++)
-                if (m->heap[i].run != r)
+                if (r ? m->heap[i].run != r : !m->heap[i].run->deleted)
                         m->heap[k++] = m->heap[i];
         m->nheap = k;
         for (size_t i = m->nheap / 2 + 1; i-- > 0;)
@@ -377,6 +427,7 @@ keel__machine_t *keel__machine_new(const keel_registry_t *reg)
         if (!m)
                 return NULL;
         m->reg = reg;
+        keel__machine_limits_init(&m->lim);
         m->nbuckets = 1024;
         m->buckets = calloc(m->nbuckets, sizeof(*m->buckets));
         if (!m->buckets) {
@@ -397,6 +448,8 @@ void keel__machine_destroy(keel__machine_t *m)
                         run_free(r);
                 }
         }
+        free_graveyard(m);
+        json_decref(m->retention_by_type);
         free(m->buckets);
         free(m->heap);
         free(m);
@@ -448,6 +501,42 @@ static int64_t opt_int(const json_t *rec, const char *k)
         return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
 }
 
+/* ---- children: what a run keeps of them -------------------------------- */
+
+static struct kid_s *find_kid(run_t *r, const char *id)
+{
+        for (size_t i = 0; i < r->n_kids; i++)
+                if (!strcmp(r->kids[i].id, id))
+                        return &r->kids[i];
+        return NULL;
+}
+
+static int add_kid(run_t *r, const json_t *rec)
+{
+        static const char *const policies[] = {"TERMINATE", "REQUEST_CANCEL",
+                                               "ABANDON"};
+        struct kid_s *k;
+        const char *pol = rstr(rec, "parent_close_policy");
+        if (r->n_kids == r->cap_kids) {
+                size_t cap = r->cap_kids ? r->cap_kids * 2 : 4;
+                struct kid_s *nk = realloc(r->kids, cap * sizeof(*nk));
+                if (!nk)
+                        return KEEL_ERR_NOMEM;
+                r->kids = nk;
+                r->cap_kids = cap;
+        }
+        k = &r->kids[r->n_kids];
+        memset(k, 0, sizeof(*k));
+        for (int i = 0; i < 3; i++)
+                if (!strcmp(pol, policies[i]))
+                        k->policy = i;
+        if (!(k->id = strdup(rstr(rec, "child_workflow_id"))))
+                return KEEL_ERR_NOMEM;
+        k->seq = rint_(rec, "seq");
+        r->n_kids++;
+        return KEEL_OK;
+}
+
 /*
  * Append ev (stolen) to r's history and derive state from it. The one
  * place state changes, for live events and restored ones alike.
@@ -459,6 +548,7 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
         int64_t ts = rint_(rec, "ts");
         act_t *a;
 
+        r->bytes += event_bytes(ev);
         if (json_array_append_new(r->events, ev))
                 return KEEL_ERR_NOMEM;
         if (is(type, "WorkflowStarted")) {
@@ -471,6 +561,14 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                     (r->exec_deadline &&
                      heap_push(m, r->exec_deadline, r, HK_EXEC_TIMEOUT, "", 0)))
                         return KEEL_ERR_NOMEM;
+                return KEEL_OK;
+        }
+        if (is(type, "ChildWorkflowInitiated"))
+                return add_kid(r, rec);
+        if (is(type, "ChildWorkflowClosed")) {
+                struct kid_s *k = find_kid(r, rstr(rec, "child_workflow_id"));
+                if (k)
+                        k->closed = 1;
                 return KEEL_OK;
         }
         if (is(type, "ActivityScheduled")) {
@@ -588,11 +686,18 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                         remove_act(r, &r->acts[0]);
                 r->n_timers = 0;
         }
+        if (!is_open(r) && !r->close_noted)
+                return note_closed(m, r, ts); /* its retention starts */
         return KEEL_OK;
 }
 
 static int cancel_on_close(keel__machine_t *m, run_t *r, const json_t *ev,
                            int64_t now, keel__out_t *out);
+static int close_kids(run_t *r, int64_t now, keel__out_t *out);
+static int notify_parent(run_t *r, const json_t *ev, int64_t now,
+                         keel__out_t *out);
+static int activate(keel__machine_t *m, run_t *r, int64_t now,
+                    keel__out_t *out);
 
 /* If ev (new, not applied yet) starts or closes r, say so in
  * out->statuses, for the lifecycle stream. */
@@ -628,6 +733,12 @@ static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
         int rc;
         if (!rec)
                 return KEEL_ERR_NOMEM;
+        if (!is_open(r)) {
+                /* Closed, e.g. at its history limit by the event before:
+                 * a closed run takes no more events. */
+                json_decref(rec);
+                return KEEL_OK;
+        }
         json_object_set_new(rec, "workflow_id", json_string(r->workflow_id));
         json_object_set_new(rec, "run_id", json_string(r->run_id));
         json_object_set_new(
@@ -648,7 +759,9 @@ static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
                 json_decref(ev);
                 return rc;
         }
-        return apply(m, r, ev);
+        if ((rc = apply(m, r, ev)))
+                return rc;
+        return enforce_limits(m, r, now, out);
 }
 
 /* The task for an activity's current attempt. */
@@ -789,7 +902,13 @@ static int cancel_on_close(keel__machine_t *m, run_t *r, const json_t *ev,
                                       reason, now, out)))
                         return rc;
         }
-        return KEEL_OK;
+        /* Its children, by their parent close policies; its parent, if it
+         * is a child (a run continued as new goes on for its parent). */
+        if ((rc = close_kids(r, now, out)))
+                return rc;
+        return is(type, "WorkflowContinuedAsNew")
+                   ? KEEL_OK
+                   : notify_parent(r, ev, now, out);
 }
 
 /* The record a new RecordEmitted event ev (applied, so its seq is the
@@ -817,6 +936,222 @@ static int emit_record(keel__machine_t *m, run_t *r, const json_t *ev,
         return KEEL_OK;
 }
 
+/* ---- children: commands to other workflows ------------------------------ */
+
+/* Queue command keel.inbox.<type>, rec (stolen), for another workflow:
+ * the orchestrator writes it to that workflow's partition of keel.inbox
+ * in this batch's transaction. */
+static int send_inbox(keel__out_t *out, const char *type, json_t *rec,
+                      int64_t now)
+{
+        char full[64];
+        json_t *c;
+        if (!rec)
+                return KEEL_ERR_NOMEM;
+        json_object_set_new(rec, "ts", json_integer(now));
+        snprintf(full, sizeof(full), "%s%s", I, type);
+        c = json_pack("{ss so}", "type", full, "record", rec);
+        if (!c || json_array_append_new(out->inbox, c))
+                return KEEL_ERR_NOMEM;
+        return KEEL_OK;
+}
+
+/* The start command of kid k of r, and the run it makes: both derive from
+ * r and the kid's ChildWorkflowInitiated, so they are the same however
+ * often the step is taken again. */
+static void kid_start_id(const run_t *r, const struct kid_s *k, char *cid,
+                         size_t size, char run_id[37])
+{
+        snprintf(cid, size, "child/%s/%s/%lld", r->workflow_id, r->run_id,
+                 (long long)k->seq);
+        keel__run_id_make(k->id, cid, run_id);
+}
+
+/* The new ChildWorkflowInitiated ev of r (applied): start the child. */
+static int start_child(keel__machine_t *m, run_t *r, const json_t *ev,
+                       int64_t now, keel__out_t *out)
+{
+        const json_t *rec = keel__ev_rec(ev);
+        struct kid_s *k = find_kid(r, rstr(rec, "child_workflow_id"));
+        char cid[1200], run_id[37];
+        (void)m;
+        if (!k)
+                return KEEL_OK;
+        kid_start_id(r, k, cid, sizeof(cid), run_id);
+        return send_inbox(
+            out, "StartWorkflow",
+            json_pack("{ss ss ss ss ss ss sn sn sn ss ss ss sn}", "workflow_id",
+                      k->id, "command_id", cid, "workflow_type",
+                      rstr(rec, "workflow_type"), "input", rstr(rec, "input"),
+                      "id_reuse_policy", "ALLOW_DUPLICATE",
+                      "id_conflict_policy", "FAIL", "execution_timeout_ms",
+                      "run_timeout_ms", "signal_name", "signal_payload", "null",
+                      "parent_workflow_id", r->workflow_id, "parent_run_id",
+                      r->run_id, "search_attributes"),
+            now);
+}
+
+/* Ask r's open children to cancel (why: the parent's own cancel request,
+ * or its close under REQUEST_CANCEL), or terminate them (terminate), each
+ * under the policy want (-1: every policy but ABANDON). */
+static int signal_kids(run_t *r, int want, int terminate, const char *tag,
+                       const char *why, int64_t now, keel__out_t *out)
+{
+        for (size_t i = 0; i < r->n_kids; i++) {
+                struct kid_s *k = &r->kids[i];
+                char cid[1300], start[1200], run_id[37];
+                int rc;
+                if (k->closed || k->policy == KEEL_PARENT_CLOSE_ABANDON ||
+                    (want >= 0 && k->policy != want))
+                        continue;
+                kid_start_id(r, k, start, sizeof(start), run_id);
+                snprintf(cid, sizeof(cid), "%s/%s/%s/%s", tag, r->workflow_id,
+                         r->run_id, k->id);
+                rc =
+                    terminate
+                        ? send_inbox(out, "TerminateWorkflow",
+                                     json_pack("{ss ss ss ss ss}",
+                                               "workflow_id", k->id,
+                                               "command_id", cid, "run_id",
+                                               run_id, "reason", why, "details",
+                                               "null"),
+                                     now)
+                        : send_inbox(out, "CancelWorkflow",
+                                     json_pack("{ss ss ss ss}", "workflow_id",
+                                               k->id, "command_id", cid,
+                                               "run_id", run_id, "reason", why),
+                                     now);
+                if (rc)
+                        return rc;
+        }
+        return KEEL_OK;
+}
+
+/* r closes with ev (not applied yet): apply its parent close policies. */
+static int close_kids(run_t *r, int64_t now, keel__out_t *out)
+{
+        char why[1200];
+        int rc;
+        snprintf(why, sizeof(why),
+                 "parent workflow %.1000s closed (parent close policy "
+                 "TERMINATE)",
+                 r->workflow_id);
+        if ((rc = signal_kids(r, KEEL_PARENT_CLOSE_TERMINATE, 1, "parentclosed",
+                              why, now, out)))
+                return rc;
+        snprintf(why, sizeof(why),
+                 "parent workflow %.1000s closed (parent close policy "
+                 "REQUEST_CANCEL)",
+                 r->workflow_id);
+        return signal_kids(r, KEEL_PARENT_CLOSE_REQUEST_CANCEL, 0,
+                           "parentclosed", why, now, out);
+}
+
+/* Tell parent `parent` (run parent_run) how its child child/child_run
+ * ended; cid is the command's ID. failure stolen (may be NULL). */
+static int tell_parent(const char *parent, const char *parent_run,
+                       const char *cid, const char *child,
+                       const char *child_run, const char *status,
+                       const char *result, json_t *failure, int64_t now,
+                       keel__out_t *out)
+{
+        return send_inbox(out, "ChildWorkflowClosed",
+                          json_pack("{ss ss ss ss ss ss ss so}", "workflow_id",
+                                    parent, "command_id", cid, "run_id",
+                                    parent_run, "child_workflow_id", child,
+                                    "child_run_id", child_run, "status", status,
+                                    "result", result ? result : "null",
+                                    "failure", failure ? failure : json_null()),
+                          now);
+}
+
+static json_t *failure_of(const char *type, const char *message,
+                          const char *details)
+{
+        return json_pack("{ss ss ss sb}", "type", type, "message", message,
+                         "details", details && *details ? details : "null",
+                         "non_retryable", 1);
+}
+
+/* ev (not applied yet) closes r for good (not continued as new): if r is a
+ * child, tell its parent, with the result or why. */
+static int notify_parent(run_t *r, const json_t *ev, int64_t now,
+                         keel__out_t *out)
+{
+        const json_t *st = keel__ev_rec(json_array_get(r->events, 0));
+        const json_t *rec = keel__ev_rec(ev);
+        const char *type = keel__ev_type(ev);
+        const char *parent =
+            json_string_value(json_object_get(st, "parent_workflow_id"));
+        const char *status = "FAILED", *result = NULL;
+        json_t *failure = NULL;
+        char cid[1200];
+
+        if (!parent)
+                return KEEL_OK;
+        if (is(type, "WorkflowCompleted")) {
+                status = "COMPLETED";
+                result = rstr(rec, "result");
+        } else if (is(type, "WorkflowFailed")) {
+                const json_t *f = json_object_get(rec, "failure");
+                failure = failure_of(rstr(f, "type"), rstr(f, "message"),
+                                     rstr(f, "details"));
+        } else if (is(type, "WorkflowCancelled")) {
+                status = "CANCELLED";
+                failure =
+                    failure_of("Cancelled", "the child workflow was cancelled",
+                               rstr(rec, "details"));
+        } else if (is(type, "WorkflowTerminated")) {
+                json_t *d = json_loads(rstr(rec, "details"), 0, NULL);
+                status =
+                    json_object_get(d, "timeout") ? "TIMED_OUT" : "TERMINATED";
+                json_decref(d);
+                failure = failure_of(strcmp(status, "TIMED_OUT") ? "Terminated"
+                                                                 : "TimedOut",
+                                     rstr(rec, "reason"), rstr(rec, "details"));
+        }
+        snprintf(cid, sizeof(cid), "childclosed/%s/%s", r->workflow_id,
+                 r->run_id);
+        return tell_parent(parent, rstr(st, "parent_run_id"), cid,
+                           r->workflow_id, r->run_id, status, result, failure,
+                           now, out);
+}
+
+/* A ChildWorkflowClosed command: the child's outcome into its parent's
+ * history, once; then the parent's code runs on. */
+static int cmd_child_closed(keel__machine_t *m, const json_t *rec, int64_t now,
+                            keel__out_t *out)
+{
+        static const char *const statuses[] = {
+            "COMPLETED", "FAILED", "CANCELLED", "TERMINATED", "TIMED_OUT"};
+        run_t *r = find_run(m, rstr(rec, "workflow_id"));
+        const json_t *f = json_object_get(rec, "failure");
+        struct kid_s *k;
+        int known = 0, rc;
+
+        for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
+                known |= !strcmp(rstr(rec, "status"), statuses[i]);
+        if (!known)
+                return KEEL_ERR_INVALID_ARG;
+        /* A parent that closed since (its close policy went out), another
+         * run, a child it never started, or news it has had already. */
+        if (!r || !is_open(r) || strcmp(r->run_id, rstr(rec, "run_id")) ||
+            !(k = find_kid(r, rstr(rec, "child_workflow_id"))) || k->closed) {
+                m->st.stale++;
+                return KEEL_OK;
+        }
+        rc = emit(m, r, H "ChildWorkflowClosed",
+                  json_pack("{ss ss ss ss sO?}", "child_workflow_id", k->id,
+                            "child_run_id", rstr(rec, "child_run_id"), "status",
+                            rstr(rec, "status"), "result",
+                            json_is_string(json_object_get(rec, "result"))
+                                ? rstr(rec, "result")
+                                : "null",
+                            "failure", json_is_object(f) ? f : NULL),
+                  now, out);
+        return rc ? rc : activate(m, r, now, out);
+}
+
 static int reject(keel__machine_t *m, keel__out_t *out, const char *command,
                   const json_t *rec, int err, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
@@ -837,6 +1172,18 @@ static int reject(keel__machine_t *m, keel__out_t *out, const char *command,
                       keel_err_name(err), "reason", reason);
         if (!j || json_array_append_new(out->rejects, j))
                 return KEEL_ERR_NOMEM;
+        /* A child's start refused: its parent hears of it. */
+        if (!strcmp(command, "StartWorkflow") &&
+            json_is_string(json_object_get(rec, "parent_workflow_id"))) {
+                char cid[1200];
+                snprintf(cid, sizeof(cid), "childstartfailed/%s",
+                         rstr(rec, "command_id"));
+                return tell_parent(
+                    rstr(rec, "parent_workflow_id"), rstr(rec, "parent_run_id"),
+                    cid, rstr(rec, "workflow_id"), "", "FAILED", NULL,
+                    failure_of("ChildWorkflowStartFailed", reason, NULL),
+                    json_integer_value(json_object_get(rec, "ts")), out);
+        }
         return KEEL_OK;
 }
 
@@ -995,11 +1342,24 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
                                 json_decref(act.carried_signals);
                                 return rc;
                         }
-                } else if (is(type, "RecordEmitted") &&
-                           (rc = emit_record(m, r, ev, out))) {
+                } else if ((is(type, "RecordEmitted") &&
+                            (rc = emit_record(m, r, ev, out))) ||
+                           (is(type, "ChildWorkflowInitiated") &&
+                            (rc = start_child(m, r, ev, now, out)))) {
                         json_decref(act.new_events);
                         json_decref(act.carried_signals);
                         return rc;
+                }
+                /* At a history limit the run is terminated: what its code
+                 * issued beyond that is dropped. */
+                if ((rc = enforce_limits(m, r, now, out))) {
+                        json_decref(act.new_events);
+                        json_decref(act.carried_signals);
+                        return rc;
+                }
+                if (r->limit_hit) {
+                        act.status = KEEL__WF_SUSPENDED;
+                        break;
                 }
         }
         json_decref(act.new_events);
@@ -1262,6 +1622,15 @@ static int cmd_signal_cancel(keel__machine_t *m, const char *type,
                         rc = cancel_activities(
                             m, r, (int64_t)json_array_size(r->events),
                             rstr(rec, "reason"), now, out);
+                if (!rc && first) {
+                        char why[1200];
+                        snprintf(why, sizeof(why),
+                                 "parent workflow %.900s was asked to "
+                                 "cancel: %.200s",
+                                 r->workflow_id, rstr(rec, "reason"));
+                        rc = signal_kids(r, -1, 0, "parentcancel", why, now,
+                                         out);
+                }
         } else {
                 return emit(
                     m, r, H "WorkflowTerminated",
@@ -1358,6 +1727,8 @@ int keel__machine_command(keel__machine_t *m, const char *type,
         if (!strcmp(cmd, "ActivityCompleted") ||
             !strcmp(cmd, "ActivityFailed") || !strcmp(cmd, "ActivityHeartbeat"))
                 return cmd_activity(m, type, rec, now, out);
+        if (!strcmp(cmd, "ChildWorkflowClosed"))
+                return cmd_child_closed(m, rec, now, out);
         m->st.commands--;
         return KEEL_ERR_INVALID_ARG;
 }
@@ -1374,6 +1745,8 @@ static int still_due(run_t *r, const hent_t *e, act_t **ap)
 {
         act_t *a;
         timer_t_ *t;
+        if (e->kind == HK_RETENTION) /* of a closed run */
+                return !r->deleted && r->delete_at == e->due;
         if (!is_open(r))
                 return 0;
         if (e->kind == HK_TIMER)
@@ -1447,6 +1820,8 @@ static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
 
         if (!still_due(r, e, &a))
                 return KEEL_OK;
+        if (e->kind == HK_RETENTION)
+                return delete_run(m, r, now, out);
         if (e->kind == HK_RUN_TIMEOUT || e->kind == HK_EXEC_TIMEOUT)
                 return time_out(m, r, e->kind == HK_RUN_TIMEOUT, now, out);
         if (e->kind == HK_ACTIVATE)
@@ -1487,8 +1862,12 @@ int keel__machine_tick(keel__machine_t *m, int64_t due_until, int64_t now,
                        keel__out_t *out)
 {
         while (m->nheap && m->heap[0].due <= due_until) {
-                hent_t e = heap_pop(m);
-                int rc = fire(m, &e, now, out);
+                hent_t e;
+                int rc;
+                if (deletions_full(m, out))
+                        break; /* the rest is due in the next batch */
+                e = heap_pop(m);
+                rc = fire(m, &e, now, out);
                 if (rc)
                         return rc;
         }
@@ -1507,7 +1886,10 @@ int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
         int64_t seq = rint_(rec, "seq");
         run_t *r = find_run(m, wid);
         json_t *copy;
+        int rc;
 
+        if (is(type, "RunDeleted"))
+                return restore_deleted(m, rec);
         if (is(type, "WorkflowStarted")) {
                 if (r && !strcmp(r->run_id, rid))
                         return KEEL_OK; /* applied already */
@@ -1534,7 +1916,11 @@ int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
         if (!copy)
                 return KEEL_ERR_NOMEM;
         r->new_from = seq + 1;
-        return apply(m, r, copy);
+        if ((rc = apply(m, r, copy)))
+                return rc;
+        /* Warned once per run: a restored run past the share was. */
+        r->limit_warned |= past_warning(m, r);
+        return KEEL_OK;
 }
 
 /* Only the events a run starts with (its start, the signals carried over
@@ -1614,7 +2000,280 @@ void keel__machine_foreach(keel__machine_t *m,
         keel__run_info_t info;
         for (size_t i = 0; i < m->nbuckets; i++)
                 for (run_t *r = m->buckets[i]; r; r = r->next) {
+                        if (r->retired)
+                                continue; /* not a latest run */
                         info_of(r, &info);
                         fn(&info, opaque);
                 }
+}
+
+/* ---- retention and history limits --------------------------------------- */
+
+/*
+ * A closed run's history is deleted once its retention (of its type, else
+ * the default) has passed since its closing event: a RunDeleted event with
+ * the next seq, then a tombstone for each of its events' keys, the last
+ * event first, and for the RunDeleted's own key last of all. Compaction
+ * cleans a partition up to some offset, so a reader that starts after it
+ * may find the run's first events without its last ones, but then always
+ * the RunDeleted after them: it ends up without the run like every other
+ * reader. A run that a newer run of its ID replaced is retired: kept,
+ * without its events, until then. A deleted run leaves the table at once
+ * and waits in the graveyard until reap() has dropped its heap entries, in
+ * one pass for many runs.
+ */
+
+void keel__machine_limits_init(keel__machine_limits_t *l)
+{
+        memset(l, 0, sizeof(*l));
+        l->retention_ms = -1;
+        l->max_events = 50000;
+        l->max_bytes = 50 * 1024 * 1024;
+        l->warn_percent = 80;
+}
+
+int keel__machine_set_limits(keel__machine_t *m,
+                             const keel__machine_limits_t *l)
+{
+        json_t *by_type = NULL;
+        if (l->retention_by_type &&
+            !(by_type = json_deep_copy(l->retention_by_type)))
+                return KEEL_ERR_NOMEM;
+        json_decref(m->retention_by_type);
+        m->retention_by_type = by_type;
+        m->lim = *l;
+        m->lim.retention_by_type = by_type;
+        return KEEL_OK;
+}
+
+static int64_t retention_of(const keel__machine_t *m, const run_t *r)
+{
+        const json_t *v = json_object_get(m->retention_by_type, r->type);
+        return json_is_integer(v) ? (int64_t)json_integer_value(v)
+                                  : m->lim.retention_ms;
+}
+
+/* r has just closed with an event stamped ts: its retention starts. */
+static int note_closed(keel__machine_t *m, run_t *r, int64_t ts)
+{
+        int64_t keep = retention_of(m, r);
+        r->close_noted = 1;
+        r->closed_at = ts;
+        if (keep < 0)
+                return KEEL_OK; /* kept forever */
+        r->delete_at = ts + keep > 0 ? ts + keep : 1;
+        return heap_push(m, r->delete_at, r, HK_RETENTION, "", 0);
+}
+
+static int64_t run_nevents(const run_t *r)
+{
+        return r->events ? (int64_t)json_array_size(r->events)
+                         : (int64_t)r->n_retired;
+}
+
+/* Free what a closed run no longer needs once it is not the latest run of
+ * its ID: its events (their count stays), activities and timers. */
+static void retire_run(keel__machine_t *m, run_t *r)
+{
+        (void)m;
+        while (r->n_acts)
+                remove_act(r, &r->acts[0]);
+        r->n_timers = 0;
+        if (r->events) {
+                r->n_retired = json_array_size(r->events);
+                json_decref(r->events);
+                r->events = NULL;
+        }
+        r->retired = 1;
+}
+
+static void free_graveyard(keel__machine_t *m)
+{
+        while (m->graveyard) {
+                run_t *r = m->graveyard;
+                m->graveyard = r->next;
+                run_free(r);
+        }
+        m->ngrave = 0;
+}
+
+/* Drop the heap entries of deleted runs and free them. */
+static void reap(keel__machine_t *m)
+{
+        if (!m->graveyard)
+                return;
+        heap_purge(m, NULL);
+        free_graveyard(m);
+}
+
+/* Take r out of the table (it may be retired, or even open where
+ * compaction left a reader the start of a deleted run only). */
+static void forget_run(keel__machine_t *m, run_t *r)
+{
+        run_t **pp = &m->buckets[bucket_of(m, r->workflow_id)];
+        while (*pp && *pp != r)
+                pp = &(*pp)->next;
+        if (*pp) {
+                *pp = r->next;
+                m->nruns--;
+        }
+        if (is_open(r))
+                set_status(m, r, ST_TERMINATED);
+        retire_run(m, r);
+        r->deleted = 1;
+        r->next = m->graveyard;
+        m->graveyard = r;
+        /* Each reap costs a pass over the heap: only every so often. */
+        if (++m->ngrave > 256 + m->nheap / 4)
+                reap(m);
+}
+
+static int delete_run(keel__machine_t *m, run_t *r, int64_t now,
+                      keel__out_t *out)
+{
+        int64_t n = run_nevents(r);
+        json_t *ev = keel__ev_new(
+            H "RunDeleted",
+            json_pack("{ss ss sI sI sI ss sI}", "workflow_id", r->workflow_id,
+                      "run_id", r->run_id, "seq", (json_int_t)(n + 1), "epoch",
+                      (json_int_t)0, "ts", (json_int_t)now, "reason",
+                      "retention", "retention_ms",
+                      (json_int_t)(r->delete_at - r->closed_at)));
+        if (!ev || json_array_append_new(out->history, ev))
+                return KEEL_ERR_NOMEM;
+        m->st.events++;
+        /* The last event first, the RunDeleted last (see above). */
+        for (int64_t k = 0; k <= n; k++) {
+                json_t *t = json_pack(
+                    "{ss ss sI}", "workflow_id", r->workflow_id, "run_id",
+                    r->run_id, "seq", (json_int_t)(k < n ? n - k : n + 1));
+                if (!t || json_array_append_new(out->tombstones, t))
+                        return KEEL_ERR_NOMEM;
+        }
+        m->st.tombstones += (uint64_t)n + 1;
+        m->st.deleted++;
+        keel_log(KEEL_LOG_DEBUG, "machine",
+                 "workflow_id=%s run_id=%s msg=\"history deleted\" events=%lld "
+                 "closed_at=%lld",
+                 r->workflow_id, r->run_id, (long long)n,
+                 (long long)r->closed_at);
+        forget_run(m, r);
+        return KEEL_OK;
+}
+
+/*
+ * Does the next due entry delete a run while out already holds a batch's
+ * worth of tombstones? Then it waits for the next batch, so that a backlog
+ * of deletions (orchestrators away for days, or retention just enabled on
+ * a long history) goes out in transactions of bounded size.
+ */
+#define TOMBSTONES_PER_BATCH 10000
+
+static int deletions_full(const keel__machine_t *m, const keel__out_t *out)
+{
+        return m->heap[0].kind == HK_RETENTION &&
+               json_array_size(out->tombstones) >= TOMBSTONES_PER_BATCH;
+}
+
+/* Restore: a RunDeleted. The run may be gone already (compaction). */
+static int restore_deleted(keel__machine_t *m, const json_t *rec)
+{
+        const char *wid = rstr(rec, "workflow_id");
+        const char *rid = rstr(rec, "run_id");
+        for (run_t *r = m->buckets[bucket_of(m, wid)]; r; r = r->next) {
+                if (!strcmp(r->workflow_id, wid) && !strcmp(r->run_id, rid)) {
+                        forget_run(m, r);
+                        break;
+                }
+        }
+        return KEEL_OK;
+}
+
+/* The length of v as an Avro long (zigzag varint). */
+static int64_t varint_len(int64_t v)
+{
+        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        int64_t n = 1;
+        while (z >= 0x80) {
+                z >>= 7;
+                n++;
+        }
+        return n;
+}
+
+/*
+ * The single-object encoded size of ev, with its epoch counted as 0 (the
+ * writer sets it later), so that a live run and a restored one count
+ * alike: the record's length if the history reader gave it (its "size",
+ * taken out of ev here), else ev encoded now.
+ */
+static int64_t event_bytes(json_t *ev)
+{
+        const json_t *rec = keel__ev_rec(ev);
+        const json_t *size = json_object_get(ev, "size");
+        int64_t extra = varint_len(rint_(rec, "epoch")) - 1;
+        unsigned char *buf;
+        size_t len;
+
+        if (json_is_integer(size)) {
+                len = (size_t)json_integer_value(size);
+                json_object_del(ev, "size");
+                return (int64_t)len - extra;
+        }
+        if (keel_codec_encode(keel__ev_type(ev), rec, &buf, &len, NULL, 0))
+                return 0;
+        free(buf);
+        return (int64_t)len - extra;
+}
+
+/* Is r past the warning share of a limit? */
+static int past_warning(const keel__machine_t *m, const run_t *r)
+{
+        int64_t p = m->lim.warn_percent;
+        return run_nevents(r) * 100 >= m->lim.max_events * p ||
+               r->bytes * 100 >= m->lim.max_bytes * p;
+}
+
+/* After an event of open run r: warn once past the share, and terminate
+ * the run at a limit (r->limit_hit), as Temporal does. */
+static int enforce_limits(keel__machine_t *m, run_t *r, int64_t now,
+                          keel__out_t *out)
+{
+        int64_t n = run_nevents(r);
+        char reason[256], details[256];
+
+        if (!is_open(r))
+                return KEEL_OK;
+        if (!r->limit_warned && past_warning(m, r)) {
+                r->limit_warned = 1;
+                m->st.history_warnings++;
+                keel_log(KEEL_LOG_WARN, "machine",
+                         "workflow_id=%s run_id=%s msg=\"history near its "
+                         "limit: the run is terminated at the limit\" "
+                         "events=%lld bytes=%lld max_events=%lld "
+                         "max_bytes=%lld",
+                         r->workflow_id, r->run_id, (long long)n,
+                         (long long)r->bytes, (long long)m->lim.max_events,
+                         (long long)m->lim.max_bytes);
+        }
+        if (n < m->lim.max_events && r->bytes < m->lim.max_bytes)
+                return KEEL_OK;
+        r->limit_hit = 1;
+        m->st.history_limited++;
+        snprintf(reason, sizeof(reason),
+                 "history size exceeds limit: %lld events, %lld bytes "
+                 "(limits: %lld events, %lld bytes)",
+                 (long long)n, (long long)r->bytes,
+                 (long long)m->lim.max_events, (long long)m->lim.max_bytes);
+        snprintf(details, sizeof(details),
+                 "{\"events\":%lld,\"bytes\":%lld,\"max_events\":%lld,"
+                 "\"max_bytes\":%lld}",
+                 (long long)n, (long long)r->bytes,
+                 (long long)m->lim.max_events, (long long)m->lim.max_bytes);
+        keel_log(KEEL_LOG_ERROR, "machine",
+                 "workflow_id=%s run_id=%s msg=\"terminated: %s\"",
+                 r->workflow_id, r->run_id, reason);
+        return emit(m, r, H "WorkflowTerminated",
+                    json_pack("{ss ss}", "reason", reason, "details", details),
+                    now, out);
 }

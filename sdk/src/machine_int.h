@@ -15,6 +15,7 @@
 #ifndef KEEL_MACHINE_INT_H
 #define KEEL_MACHINE_INT_H
 
+#include "keel/config.h"
 #include "workflow_int.h"
 
 #include <stdint.h>
@@ -36,6 +37,14 @@ typedef struct keel__out_s {
                              {"workflow_type","status" (RUNNING, COMPLETED,
                              FAILED, CANCELLED, TERMINATED,
                              CONTINUED_AS_NEW),"event" (that event)} */
+        json_t *inbox;    /* commands for other workflows (child starts,
+                             cancels and terminations, a child's close for
+                             its parent): {"type","record"}, the record's
+                             workflow_id its key and partition */
+        json_t *tombstones; /* keys of keel.history to delete, in the order
+                               to write, after the batch's history events:
+                               {"workflow_id","run_id","seq"}, a null value
+                               each (RunDeleted, retention) */
 } keel__out_t;
 
 /* Empty arrays; KEEL_ERR_NOMEM. */
@@ -129,8 +138,55 @@ typedef struct keel__machine_stats_s {
         uint64_t timed_out; /* runs terminated by a run or execution timeout */
         uint64_t continued; /* runs continued as new */
         size_t open;        /* open runs */
+        /* retention and history limits */
+        uint64_t deleted;          /* closed runs whose history was deleted */
+        uint64_t tombstones;       /* tombstones produced */
+        uint64_t history_warnings; /* runs past the warning share of a limit */
+        uint64_t history_limited;  /* runs terminated at a history limit */
 } keel__machine_stats_t;
 
 void keel__machine_stats(const keel__machine_t *m, keel__machine_stats_t *st);
+
+/* ---- retention and history limits --------------------------------------- */
+
+/*
+ * What the machine enforces on runs. Retention: a closed run's history is
+ * deleted (a RunDeleted event, then tombstones for its keys in
+ * out->tombstones, and the run is forgotten) once retention has passed
+ * since its closing event; the deadline derives from that event's ts, so a
+ * restored machine deletes at the same time. Limits: a run that reaches
+ * max_events events or max_bytes bytes of encoded history is terminated
+ * (WorkflowTerminated, reason "history size exceeds limit: ..."); past
+ * warn_percent of either it is logged and counted once.
+ */
+typedef struct keel__machine_limits_s {
+        int64_t retention_ms; /* after closing; -1: kept forever */
+        /* Per workflow type {"<type>": ms (integer, -1: forever)}, or NULL;
+         * borrowed: keel__machine_set_limits() copies it. */
+        const json_t *retention_by_type;
+        int64_t max_events; /* per run */
+        int64_t max_bytes;  /* per run, single-object encoded */
+        int warn_percent;   /* 1..100 */
+} keel__machine_limits_t;
+
+/* What a new machine enforces: closed runs kept forever, Temporal's
+ * limits (50,000 events, 50 MiB), a warning at 80%. */
+void keel__machine_limits_init(keel__machine_limits_t *l);
+
+/*
+ * The limits the settings give (retention.closed.ms,
+ * retention.closed.ms.<type>, history.max.events, history.max.bytes,
+ * history.warn.percent); *by_type (new reference, NULL if none) is what
+ * l->retention_by_type points to: the caller frees it. KEEL_OK or
+ * KEEL_ERR_NOMEM.
+ */
+int keel__machine_limits_from_config(const keel_config_t *cfg,
+                                     keel__machine_limits_t *l,
+                                     json_t **by_type);
+
+/* Enforce l (copied) from now on; runs closed before keep the deadlines
+ * they have. KEEL_OK or KEEL_ERR_NOMEM. */
+int keel__machine_set_limits(keel__machine_t *m,
+                             const keel__machine_limits_t *l);
 
 #endif

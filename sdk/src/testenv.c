@@ -78,6 +78,17 @@ void keel_testenv_destroy(keel_testenv_t *env)
         free(env);
 }
 
+int keel_testenv_set_config(keel_testenv_t *env, const keel_config_t *cfg)
+{
+        keel__machine_limits_t lim;
+        json_t *by_type;
+        int rc = keel__machine_limits_from_config(cfg, &lim, &by_type);
+        if (!rc)
+                rc = keel__machine_set_limits(env->m, &lim);
+        json_decref(by_type);
+        return rc;
+}
+
 /* Run fn with opaque for `name`, replacing what was registered for it;
  * canned (stolen, may be NULL) is freed with the handler. */
 static int install(keel_testenv_t *env, const char *name, keel_activity_fn_t fn,
@@ -185,11 +196,42 @@ int keel_testenv_register_canned(keel_testenv_t *env, const char *name,
         return install(env, name, canned_outcome, copy, copy);
 }
 
-/* Move what the machine produced into the pending tasks. */
+static int collect_once(keel_testenv_t *env, int *rejected_err, json_t *inbox);
+
+/*
+ * Move what the machine produced into the pending tasks, then deliver the
+ * commands it sent other workflows (children's starts, cancels and
+ * closes), in order, as the orchestrators would from keel.inbox, and what
+ * those produce, until none is left. Only the first command's refusal is
+ * the caller's (*rejected_err).
+ */
 static int collect(keel_testenv_t *env, int *rejected_err)
+{
+        json_t *inbox = json_array();
+        int rc;
+        if (!inbox)
+                return KEEL_ERR_NOMEM;
+        rc = collect_once(env, rejected_err, inbox);
+        while (!rc && json_array_size(inbox)) {
+                json_t *c = json_incref(json_array_get(inbox, 0));
+                json_array_remove(inbox, 0);
+                rc = keel__machine_command(
+                    env->m, json_string_value(json_object_get(c, "type")),
+                    json_object_get(c, "record"), env->now, &env->out);
+                json_decref(c);
+                if (!rc)
+                        rc = collect_once(env, NULL, inbox);
+        }
+        json_decref(inbox);
+        return rc;
+}
+
+static int collect_once(keel_testenv_t *env, int *rejected_err, json_t *inbox)
 {
         size_t i;
         json_t *t;
+        if (json_array_extend(inbox, env->out.inbox))
+                return KEEL_ERR_NOMEM;
         json_array_foreach(env->out.tasks, i, t)
         {
                 if (json_object_get(t, "record_type"))

@@ -155,12 +155,12 @@ static int is_command_event(const json_t *ev)
 
 /* ---- the run ----------------------------------------------------------- */
 
-enum { F_ACTIVITY, F_TIMER, F_SIGNAL };
+enum { F_ACTIVITY, F_TIMER, F_SIGNAL, F_CHILD };
 
 struct keel_future_s {
         int kind;
         char id[24];      /* activity or timer ID */
-        const char *name; /* signal name (arena) */
+        const char *name; /* signal name, child workflow ID (arena) */
         int bound;        /* resolution found and taken */
         int64_t seq;      /* seq of the resolving event */
         int failed;       /* activity failed for good */
@@ -383,7 +383,7 @@ static int same_command(const json_t *a, const json_t *b)
 {
         static const char *const keys[] = {
             "activity_type", "activity_id", "timer_id", "marker_name",
-            "marker_id",     "topic",       "key"};
+            "marker_id",     "topic",       "key",      "child_workflow_id"};
         if (strcmp(keel__ev_type(a), keel__ev_type(b)))
                 return 0;
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -518,6 +518,45 @@ static void set_failure(keel_wf_t *wf, keel_failure_t *f, const json_t *ev)
         f->non_retryable = json_is_true(json_object_get(fr, "non_retryable"));
 }
 
+/* A child's ChildWorkflowClosed event, into its future. */
+static void child_outcome(keel_wf_t *wf, keel_future_t *f, const json_t *ev)
+{
+        static const char *const types[][2] = {
+            {"CANCELLED", "ChildWorkflowCancelled"},
+            {"TERMINATED", "ChildWorkflowTerminated"},
+            {"TIMED_OUT", "ChildWorkflowTimedOut"},
+        };
+        const char *status = keel__ev_str(ev, "status");
+        const json_t *fj = json_object_get(keel__ev_rec(ev), "failure");
+        if (!strcmp(status, "COMPLETED")) {
+                f->result = json_field(wf, ev, "result");
+                return;
+        }
+        f->failed = 1;
+        f->failure.type = "ChildWorkflowFailed";
+        for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+                if (!strcmp(status, types[i][0]))
+                        f->failure.type = types[i][1];
+        f->failure.message = keel_strdup(
+            wf, json_string_value(json_object_get(fj, "message"))
+                    ? json_string_value(json_object_get(fj, "message"))
+                    : status);
+        f->failure.details = keel_own(wf, json_null());
+        f->failure.non_retryable = 1;
+        if (json_is_object(fj)) {
+                const char *t = json_string_value(json_object_get(fj, "type"));
+                const char *d =
+                    json_string_value(json_object_get(fj, "details"));
+                json_t *dj = d ? json_loads(d, JSON_DECODE_ANY, NULL) : NULL;
+                /* a failed child's own type; the others' say what ended
+                 * it */
+                if (!strcmp(status, "FAILED") && t && *t)
+                        f->failure.type = keel_strdup(wf, t);
+                if (dj)
+                        f->failure.details = keel_own(wf, dj);
+        }
+}
+
 /* The seq of the event that resolves f, or 0. Binds signals only when
  * `take` is set. */
 static int64_t resolution(keel_wf_t *wf, keel_future_t *f, int take)
@@ -545,6 +584,13 @@ static int64_t resolution(keel_wf_t *wf, keel_future_t *f, int take)
                         } else {
                                 continue;
                         }
+                } else if (f->kind == F_CHILD) {
+                        if (!is_type(ev, "ChildWorkflowClosed") ||
+                            strcmp(keel__ev_str(ev, "child_workflow_id"),
+                                   f->name))
+                                continue;
+                        if (take)
+                                child_outcome(wf, f, ev);
                 } else if (f->kind == F_TIMER) {
                         if (!is_type(ev, "TimerFired") ||
                             strcmp(keel__ev_str(ev, "timer_id"), f->id))
@@ -572,6 +618,7 @@ static int64_t resolution(keel_wf_t *wf, keel_future_t *f, int take)
 
 /* Deliver a cancellation request to a wait that nothing resolves before
  * it. Returns 1 if delivered now. */
+
 static int deliver_cancel(keel_wf_t *wf, int64_t first_ready)
 {
         if (!wf->cancel_seq || wf->cancel_delivered ||
@@ -620,7 +667,8 @@ int keel_await(keel_wf_t *wf, keel_future_t *f, json_t **result)
                 return rc;
         if (f->failed) {
                 wf->last_failure = f->failure;
-                return KEEL_ERR_ACTIVITY_FAILED;
+                return f->kind == F_CHILD ? KEEL_ERR_WORKFLOW_FAILED
+                                          : KEEL_ERR_ACTIVITY_FAILED;
         }
         if (result)
                 *result = f->result;
@@ -709,6 +757,43 @@ int keel_activity(keel_wf_t *wf, const char *name, json_t *input,
 {
         return keel_await(wf, keel_activity_async(wf, name, input, opts),
                           result);
+}
+
+keel_future_t *keel_start_child(keel_wf_t *wf, const char *type, json_t *input,
+                                const keel_child_options_t *opts)
+{
+        static const char *const policies[] = {"TERMINATE", "REQUEST_CANCEL",
+                                               "ABANDON"};
+        keel_future_t *f = keel_alloc(wf, sizeof(*f));
+        unsigned pol = opts ? (unsigned)opts->parent_close_policy : 0;
+        char id[1100], *in;
+        json_t *rec;
+
+        keel_own(wf, input);
+        f->kind = F_CHILD;
+        next_id(wf, f->id);
+        if (opts && opts->workflow_id && *opts->workflow_id)
+                snprintf(id, sizeof(id), "%s", opts->workflow_id);
+        else
+                snprintf(id, sizeof(id), "%.900s/child-%s-%.8s",
+                         wf->h->workflow_id, f->id, wf->h->run_id);
+        f->name = keel_strdup(wf, id);
+        in = dumps(input);
+        rec =
+            json_pack("{ss ss ss ss}", "child_workflow_id", id, "workflow_type",
+                      type ? type : "", "input", in ? in : "null",
+                      "parent_close_policy", policies[pol < 3 ? pol : 0]);
+        free(in);
+        if (!rec)
+                jump(wf, OOM);
+        command(wf, EV_PREFIX "ChildWorkflowInitiated", rec);
+        return f;
+}
+
+int keel_child_workflow(keel_wf_t *wf, const char *type, json_t *input,
+                        const keel_child_options_t *opts, json_t **result)
+{
+        return keel_await(wf, keel_start_child(wf, type, input, opts), result);
 }
 
 keel_future_t *keel_timer(keel_wf_t *wf, int64_t ms)

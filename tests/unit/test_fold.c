@@ -4,8 +4,12 @@
  * check what the HTTP API would show from them: a workflow's status, its
  * pending activities and timers, its signals, its result or failure, the
  * counts by status, the listing order, and that the latest run replaces
- * an older one. Events with missing or wrong-typed fields are ignored.
+ * an older one. Events with missing or wrong-typed fields are ignored. A
+ * RunDeleted forgets the workflow, and readers that start after
+ * compaction removed a deleted run, or part of it, end in the same state.
  */
+#include "history_int.h"
+#include "keel/codec.h"
 #include "keel/error.h"
 #include "keel_test.h"
 #include "proj.h"
@@ -1208,7 +1212,257 @@ static void test_fold_search_attributes_merge(void)
         proj_fold_destroy(&f);
 }
 
+/* ---- deleted runs (retention) ------------------------------------------ */
+
+static void check_listing(proj_fold_t *f, const char *const *want, size_t n)
+{
+        proj_wf_t **wfs;
+        size_t got;
+        CU_ASSERT_EQUAL_FATAL(proj_fold_ordered(f, &wfs, &got), KEEL_OK);
+        CU_ASSERT_EQUAL_FATAL(got, n);
+        for (size_t i = 0; i < n; i++)
+                CU_ASSERT_STRING_EQUAL(wfs[i]->id, want[i]);
+}
+
+static void deleted(proj_fold_t *f, const char *id, const char *run,
+                    int64_t seq)
+{
+        apply(f, "RunDeleted", id, run, seq,
+              json_pack("{ss sI}", "reason", "retention", "retention_ms",
+                        (json_int_t)1000));
+}
+
+static void test_fold_run_deleted_forgets_the_workflow(void)
+{
+        static const char *const abc[] = {"a", "b", "c"};
+        static const char *const bc[] = {"b", "c"};
+        proj_fold_t f;
+
+        CU_ASSERT_EQUAL_FATAL(proj_fold_init(&f), KEEL_OK);
+        start(&f, "a", "r1", 1, "payment", "{}");
+        apply(&f, "WorkflowCompleted", "a", "r1", 2,
+              json_pack("{ss}", "result", "1"));
+        start(&f, "b", "r1", 1, "payment", "{}");
+        check_listing(&f, abc, 2); /* a, b: listed, so sorted */
+        start(&f, "c", "r1", 1, "payment", "{}");
+        check_counts(&f, 2, 0, 1, 0, 0, 0);
+
+        /* The latest run's history is deleted: the workflow is unknown. */
+        deleted(&f, "a", "r1", 3);
+        CU_ASSERT_PTR_NULL(proj_fold_get(&f, "a"));
+        CU_ASSERT_EQUAL(f.deleted, 1);
+        check_counts(&f, 2, 0, 0, 0, 0, 0);
+        check_listing(&f, bc, 2);
+        /* Again, or of a run never seen, or of a workflow never seen:
+         * nothing happens. */
+        deleted(&f, "a", "r1", 3);
+        deleted(&f, "c", "r0", 7);
+        deleted(&f, "zz", "r1", 2);
+        CU_ASSERT_EQUAL(f.deleted, 1);
+        check_listing(&f, bc, 2);
+
+        /* An older run's deletion leaves the newer run alone. */
+        apply(&f, "WorkflowTerminated", "b", "r1", 2,
+              json_pack("{ss}", "reason", "x"));
+        start(&f, "b", "r2", 1, "payment", "{}");
+        deleted(&f, "b", "r1", 3);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(proj_fold_get(&f, "b"));
+        CU_ASSERT_STRING_EQUAL(proj_fold_get(&f, "b")->run_id, "r2");
+        check_counts(&f, 2, 0, 0, 0, 0, 0);
+
+        /* A new start of the ID is a workflow like any other. */
+        start(&f, "a", "r3", 1, "payment", "{\"again\":1}");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(proj_fold_get(&f, "a"));
+        CU_ASSERT_EQUAL(proj_fold_get(&f, "a")->history_length, 1);
+        check_counts(&f, 3, 0, 0, 0, 0, 0);
+        check_listing(&f, abc, 3);
+        proj_fold_destroy(&f);
+}
+
+/* Many deletions between listings: the listing arrays are swept as the
+ * fold goes, and a listing shows exactly the workflows left. */
+static void test_fold_many_deleted(void)
+{
+        proj_fold_t f;
+        proj_wf_t **wfs;
+        size_t n;
+        char id[32];
+        int ok = 1;
+
+        CU_ASSERT_EQUAL_FATAL(proj_fold_init(&f), KEEL_OK);
+        for (int i = 0; i < 6000; i++) {
+                snprintf(id, sizeof(id), "w%05d", i);
+                start(&f, id, "r", 1, "t", "{}");
+                if (i == 3000)
+                        CU_ASSERT_EQUAL(proj_fold_ordered(&f, &wfs, &n),
+                                        KEEL_OK);
+        }
+        for (int i = 0; i < 6000; i += 3) { /* listed and fresh ones */
+                snprintf(id, sizeof(id), "w%05d", i);
+                deleted(&f, id, "r", 2);
+                snprintf(id, sizeof(id), "w%05d", i + 1);
+                deleted(&f, id, "r", 2);
+        }
+        CU_ASSERT_TRUE(f.ngone < 4000); /* swept on the way */
+        CU_ASSERT_EQUAL(f.count, 2000);
+        CU_ASSERT_EQUAL(f.deleted, 4000);
+        CU_ASSERT_EQUAL_FATAL(proj_fold_ordered(&f, &wfs, &n), KEEL_OK);
+        CU_ASSERT_EQUAL_FATAL(n, 2000);
+        for (size_t i = 0; i < n; i++) {
+                snprintf(id, sizeof(id), "w%05d", (int)(3 * i + 2));
+                if (strcmp(wfs[i]->id, id))
+                        ok = 0;
+        }
+        CU_ASSERT_TRUE(ok);
+        check_counts(&f, 2000, 0, 0, 0, 0, 0);
+        /* Some deleted with no listing after: freed with the fold. */
+        deleted(&f, "w00002", "r", 2);
+        proj_fold_destroy(&f);
+}
+
+/* ---- readers that start after compaction --------------------------------- */
+
+typedef struct hist_s {
+        json_t *records; /* [{"type","rec"} or null (a tombstone)] */
+} hist_t;
+
+static void rec_add(json_t *records, const char *type, json_t *rec)
+{
+        CU_ASSERT_PTR_NOT_NULL_FATAL(rec);
+        json_array_append_new(records,
+                              json_pack("{ss so}", "type", type, "rec", rec));
+}
+
+static void ev_add(json_t *records, const char *type, const char *id,
+                   int64_t seq, json_t *fields)
+{
+        char name[128];
+        json_t *rec =
+            json_pack("{ss ss sI sI sI}", "workflow_id", id, "run_id", "run-1",
+                      "seq", (json_int_t)seq, "epoch", (json_int_t)1, "ts",
+                      (json_int_t)(T0 + seq * SECOND));
+        if (fields) {
+                json_object_update(rec, fields);
+                json_decref(fields);
+        }
+        snprintf(name, sizeof(name), "keel.history.%s", type);
+        rec_add(records, name, rec);
+}
+
+static void checkpoint_add(json_t *records, int64_t offset)
+{
+        rec_add(records, "keel.history.Checkpoint",
+                json_pack("{si sI sI si sI}", "partition", 0, "epoch",
+                          (json_int_t)1, "inbox_offset", (json_int_t)offset,
+                          "batch_events", 0, "ts", (json_int_t)T0));
+}
+
+/* Fold records (keel_codec_encode()d; null: a tombstone) through a
+ * history reader into f. */
+static void read_into(proj_fold_t *f, const json_t *records,
+                      keel__history_reader_t *r)
+{
+        size_t i;
+        const json_t *x;
+        CU_ASSERT_EQUAL_FATAL(proj_fold_init(f), KEEL_OK);
+        CU_ASSERT_EQUAL_FATAL(keel__history_reader_init(r, proj_fold_apply, f),
+                              KEEL_OK);
+        json_array_foreach(records, i, x)
+        {
+                unsigned char *buf = NULL;
+                size_t len = 0;
+                char err[256];
+                if (json_is_object(x))
+                        CU_ASSERT_EQUAL_FATAL(
+                            keel_codec_encode(
+                                json_string_value(json_object_get(x, "type")),
+                                json_object_get(x, "rec"), &buf, &len, err,
+                                sizeof(err)),
+                            KEEL_OK);
+                CU_ASSERT_EQUAL(
+                    keel__history_reader_feed(r, buf, len, err, sizeof(err)),
+                    KEEL_OK);
+                free(buf);
+        }
+}
+
+static void test_fold_readers_after_compaction_end_alike(void)
+{
+        /* The log as written: "gone" runs, closes and is deleted
+         * (RunDeleted, then tombstones for seq 4, 3, 2, 1 and 5); "kept"
+         * runs on. */
+        json_t *full = json_array(), *compacted = json_array(),
+               *partial = json_array();
+        proj_fold_t f[3];
+        keel__history_reader_t r[3];
+        json_t *claim =
+            json_pack("{si sI ss sI}", "partition", 0, "epoch", (json_int_t)1,
+                      "owner", "o", "ts", (json_int_t)T0);
+
+        rec_add(full, "keel.history.PartitionClaim", json_incref(claim));
+        ev_add(full, "WorkflowStarted", "gone", 1,
+               json_pack("{ss}", "workflow_type", "t"));
+        ev_add(full, "WorkflowStarted", "kept", 1,
+               json_pack("{ss}", "workflow_type", "t"));
+        checkpoint_add(full, 0);
+        ev_add(full, "SignalReceived", "gone", 2,
+               json_pack("{ss ss}", "signal_name", "s", "payload", "1"));
+        ev_add(full, "SignalReceived", "gone", 3,
+               json_pack("{ss ss}", "signal_name", "s", "payload", "2"));
+        ev_add(full, "WorkflowCompleted", "gone", 4,
+               json_pack("{ss}", "result", "7"));
+        checkpoint_add(full, 1);
+        ev_add(full, "RunDeleted", "gone", 5,
+               json_pack("{ss sI}", "reason", "retention", "retention_ms",
+                         (json_int_t)1000));
+        for (int i = 0; i < 5; i++)
+                json_array_append_new(full, json_null());
+        checkpoint_add(full, 2);
+
+        /* Compacted whole: the claim, "kept", the tombstones (kept for
+         * delete.retention.ms) and the epoch's last checkpoint. */
+        rec_add(compacted, "keel.history.PartitionClaim", json_incref(claim));
+        json_array_append(compacted, json_array_get(full, 2));
+        for (int i = 0; i < 5; i++)
+                json_array_append_new(compacted, json_null());
+        json_array_append(compacted, json_array_get(full, 14));
+
+        /* Compacted up to the tombstones of seq 4 and 3 only: events 1 and
+         * 2 are left, then the RunDeleted. */
+        for (size_t i = 0; i < json_array_size(full); i++)
+                if (i != 5 && i != 6)
+                        json_array_append(partial, json_array_get(full, i));
+        CU_ASSERT_EQUAL_FATAL(json_array_size(full), 15);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                                   json_array_get(full, 14), "type")),
+                               "keel.history.Checkpoint");
+
+        read_into(&f[0], full, &r[0]);
+        read_into(&f[1], compacted, &r[1]);
+        read_into(&f[2], partial, &r[2]);
+        for (int k = 0; k < 3; k++) {
+                CU_ASSERT_PTR_NULL(proj_fold_get(&f[k], "gone"));
+                CU_ASSERT_PTR_NOT_NULL(proj_fold_get(&f[k], "kept"));
+                CU_ASSERT_EQUAL(f[k].count, 1);
+                check_counts(&f[k], 1, 0, 0, 0, 0, 0);
+                CU_ASSERT_EQUAL(r[k].tombstones, 5);
+                CU_ASSERT_EQUAL(r[k].undecodable, 0);
+                CU_ASSERT_EQUAL(r[k].checkpoint, 2);
+                keel__history_reader_destroy(&r[k]);
+                proj_fold_destroy(&f[k]);
+        }
+        json_decref(claim);
+        json_decref(full);
+        json_decref(compacted);
+        json_decref(partial);
+}
+
 static CU_TestInfo tests[] = {
+    {"test_fold_run_deleted_forgets_the_workflow",
+     test_fold_run_deleted_forgets_the_workflow},
+    {"test_fold_many_deleted", test_fold_many_deleted},
+    {"test_fold_readers_after_compaction_end_alike",
+     test_fold_readers_after_compaction_end_alike},
     {"test_fold_start_is_running_with_input",
      test_fold_start_is_running_with_input},
     {"test_fold_activity_scheduled_is_pending",

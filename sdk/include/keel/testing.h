@@ -16,6 +16,7 @@
 
 #include "keel/activity.h"
 #include "keel/client.h"
+#include "keel/config.h"
 #include "keel/workflow.h"
 
 #include <stdint.h>
@@ -32,6 +33,20 @@ keel_testenv_t *keel_testenv_new(const keel_registry_t *reg, int64_t start_ms);
 
 /* Frees env; accepts NULL. */
 void keel_testenv_destroy(keel_testenv_t *env);
+
+/*
+ * Enforce the orchestrator's settings for runs from cfg (borrowed; read
+ * now): retention.closed.ms and retention.closed.ms.<type> (how long a
+ * closed run's history is kept), history.max.events, history.max.bytes
+ * and history.warn.percent (docs/operating.md, Retention and history
+ * limits). Without it an environment keeps closed runs forever and
+ * enforces the default limits. Once a closed run's retention has passed
+ * on the virtual clock (keel_testenv_run() goes that far), its history is
+ * deleted and the run forgotten: keel_testenv_status() returns NULL, and
+ * the ID may be started again whatever the reuse policy. Runs closed
+ * before the call keep the retention they had. KEEL_OK or KEEL_ERR_NOMEM.
+ */
+int keel_testenv_set_config(keel_testenv_t *env, const keel_config_t *cfg);
 
 /* Run fn (with opaque) for activity type `name`. An activity nobody
  * registered fails with the non-retryable type ActivityNotRegistered. A
@@ -114,7 +129,8 @@ int keel_testenv_run_before(keel_testenv_t *env, int64_t at_ms);
 int64_t keel_testenv_now(const keel_testenv_t *env);
 
 /* The latest run's status: "running", "blocked", "completed", "failed",
- * "cancelled", "terminated"; NULL for an unknown ID. */
+ * "cancelled", "terminated"; NULL for an unknown ID, or one whose
+ * history was deleted (keel_testenv_set_config()). */
 const char *keel_testenv_status(keel_testenv_t *env, const char *id);
 
 /* The completed run's result (new reference), or NULL. */

@@ -383,6 +383,43 @@ json_t *keel_own(keel_wf_t *wf, json_t *j);
 void keel_wf_log(keel_wf_t *wf, keel_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- child workflows ------------------------------------------------ */
+
+/* What happens to a child still open when its parent closes. */
+typedef enum keel_parent_close_policy_e {
+        KEEL_PARENT_CLOSE_TERMINATE = 0,  /* default: terminate the child */
+        KEEL_PARENT_CLOSE_REQUEST_CANCEL, /* ask the child to cancel */
+        KEEL_PARENT_CLOSE_ABANDON,        /* leave it running */
+} keel_parent_close_policy_t;
+
+typedef struct keel_child_options_s {
+        /* The child's workflow ID; NULL: "<parent ID>/child-<n>-<run>",
+         * the same on every replay. */
+        const char *workflow_id;
+        keel_parent_close_policy_t parent_close_policy;
+} keel_child_options_t;
+
+/*
+ * Start child workflow `type` with `input` (stolen; NULL for null) and
+ * return a future for its result (owned by the run) to keel_await() or
+ * keel_select(). The child runs on its own workflow ID's partition, under
+ * any orchestrator; its start is written in the same transaction as this
+ * step. keel_await() gives KEEL_OK with the child's result, or
+ * KEEL_ERR_WORKFLOW_FAILED when it failed, was cancelled, terminated, timed
+ * out or could not start (its ID is in use): keel_wf_failure() says which
+ * (type "ChildWorkflowFailed", "ChildWorkflowCancelled",
+ * "ChildWorkflowTerminated", "ChildWorkflowTimedOut",
+ * "ChildWorkflowStartFailed"; for a failure, the child's own type and
+ * message). A cancel request to the parent is passed on to its open
+ * children (except those it abandons). opts may be NULL.
+ */
+keel_future_t *keel_start_child(keel_wf_t *wf, const char *type, json_t *input,
+                                const keel_child_options_t *opts);
+
+/* keel_start_child() and keel_await() in one. */
+int keel_child_workflow(keel_wf_t *wf, const char *type, json_t *input,
+                        const keel_child_options_t *opts, json_t **result);
+
 /*
  * Continue as new: close this run and start a fresh one of the same
  * workflow ID and type, with a new run ID, an empty history and `input`

@@ -1,0 +1,178 @@
+/*
+ * test_child_e2e.c: child workflows on the real Kafka test broker, through
+ * orchestrator crashes.
+ *
+ * keel-orchestrator runs child_module.c. KEEL_E2E_CHILD_PARENTS "fanout"
+ * workflows (default 100) each start three "square" children, named so
+ * that they land on other partitions than their parent, and sum their
+ * results; a thread kill -9s the orchestrator KEEL_E2E_CHILD_KILLS times
+ * (default 3) meanwhile. Then, as a reader of keel.history sees it: every
+ * parent completed once with the right sum, every child completed once
+ * with its parent's IDs in its WorkflowStarted, and each parent's history
+ * has its three ChildWorkflowInitiated and ChildWorkflowClosed events
+ * once each.
+ */
+#include "e2e_support.h"
+#include "keel/keel.h"
+#include "keel_test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KIDS 3
+
+static e2e_env_t procs;
+static const char *module;
+static char instance[96];
+static volatile pid_t orch_pid;
+static volatile int kills_done, stop_killing;
+
+static pid_t start_orchestrator(void)
+{
+        const char *extra[] = {"-X", instance, NULL};
+        return e2e_start_orchestrator(&procs, "orchestrator.log", module,
+                                      extra);
+}
+
+/* Kill the orchestrator with SIGKILL *arg times, 0.7 to 2 s apart, and
+ * start it again each time. */
+static void *killer(void *arg)
+{
+        int kills = *(int *)arg;
+        unsigned seed = (unsigned)getpid();
+        for (int k = 0; k < kills && !stop_killing; k++) {
+                e2e_sleep_ms(700 + rand_r(&seed) % 1300);
+                if (stop_killing)
+                        break;
+                e2e_stop(orch_pid, SIGKILL);
+                orch_pid = start_orchestrator();
+                kills_done++;
+        }
+        return NULL;
+}
+
+static int count_events(const e2e_wf_t *wf, const char *type)
+{
+        int n = 0;
+        while (e2e_wf_event(wf, type, NULL, n))
+                n++;
+        return n;
+}
+
+static void test_children_through_orchestrator_crashes(void)
+{
+        int n = e2e_env_int("KEEL_E2E_CHILD_PARENTS", 100);
+        int kills = e2e_env_int("KEEL_E2E_CHILD_KILLS", 3);
+        int total = n * (1 + KIDS), wrong = 0, bad_kids = 0;
+        keel_config_t *cfg = keel_config_new();
+        keel_client_t *client;
+        e2e_watch_t *w;
+        pthread_t kt;
+        char prefix[64], id[128], err[1024];
+
+        CU_ASSERT_EQUAL_FATAL(e2e_env_init(&procs, "child"), KEEL_OK);
+        module = keel_test_env("KEEL_TEST_CHILD_MODULE");
+        snprintf(prefix, sizeof(prefix), "child-%d-", (int)getpid());
+        snprintf(instance, sizeof(instance), "kafka.group.instance.id=%s",
+                 prefix);
+        keel_config_set(cfg, "bootstrap", procs.bootstrap, NULL, NULL, 0);
+        CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&procs), KEEL_OK);
+        client = keel_client_new(cfg, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(client);
+        orch_pid = start_orchestrator();
+        pthread_create(&kt, NULL, killer, &kills);
+
+        /* parent i is "<prefix><i>"; its children "<prefix><n + 3i + j>" */
+        for (int i = 0; i < n; i++) {
+                json_t *kids = json_array(), *in;
+                for (int j = 0; j < KIDS; j++) {
+                        snprintf(id, sizeof(id), "%s%d", prefix,
+                                 n + KIDS * i + j);
+                        json_array_append_new(
+                            kids, json_pack("{ss si}", "id", id, "n", i + j));
+                }
+                in = json_pack("{so si}", "children", kids, "sleep_ms",
+                               200 + i % 5 * 100);
+                snprintf(id, sizeof(id), "%s%d", prefix, i);
+                CU_ASSERT_EQUAL(keel_client_start(client, id, "fanout", in,
+                                                  NULL, NULL, err, sizeof(err)),
+                                KEEL_OK);
+                json_decref(in);
+                if (i % 20 == 19)
+                        e2e_sleep_ms(200);
+        }
+        w = e2e_watch_new(procs.bootstrap, prefix, total, E2E_WATCH_EVENTS);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+        CU_ASSERT(e2e_watch_until(w, e2e_now_ms() + 180000,
+                                  e2e_watch_all_closed, NULL));
+        stop_killing = 1;
+        pthread_join(kt, NULL);
+        e2e_watch_until(w, e2e_now_ms() + 2000, NULL, NULL);
+
+        for (int i = 0; i < n; i++) {
+                const e2e_wf_t *wf = &w->wfs[i];
+                const json_t *done =
+                    e2e_wf_event(wf, "WorkflowCompleted", NULL, 0);
+                json_t *r = done ? json_loads(json_string_value(json_object_get(
+                                                  done, "result")),
+                                              0, NULL)
+                                 : NULL;
+                json_int_t want = 0;
+                for (int j = 0; j < KIDS; j++)
+                        want += (json_int_t)(i + j) * (i + j);
+                if (wf->closes != 1 || !r ||
+                    json_integer_value(json_object_get(r, "sum")) != want ||
+                    count_events(wf, "ChildWorkflowInitiated") != KIDS ||
+                    count_events(wf, "ChildWorkflowClosed") != KIDS) {
+                        if (wrong++ < 5)
+                                fprintf(
+                                    stderr,
+                                    "%s: closes %d, status %s, %d "
+                                    "initiated, %d closed\n",
+                                    wf->id, wf->closes, wf->status,
+                                    count_events(wf, "ChildWorkflowInitiated"),
+                                    count_events(wf, "ChildWorkflowClosed"));
+                }
+                json_decref(r);
+                for (int j = 0; j < KIDS; j++) {
+                        const e2e_wf_t *k = &w->wfs[n + KIDS * i + j];
+                        const json_t *st =
+                            e2e_wf_event(k, "WorkflowStarted", NULL, 0);
+                        if (k->closes != 1 || strcmp(k->status, "squared") ||
+                            !st ||
+                            strcmp(json_string_value(json_object_get(
+                                       st, "parent_workflow_id")),
+                                   wf->id)) {
+                                if (bad_kids++ < 5)
+                                        fprintf(stderr,
+                                                "%s: closes %d status %s\n",
+                                                k->id, k->closes, k->status);
+                        }
+                }
+        }
+        printf("\n  %d parents, %d children: %d closed, %d wrong parents, "
+               "%d wrong children, %d kills, %d seq violations\n",
+               n, n * KIDS, w->closed, wrong, bad_kids, kills_done,
+               w->seq_violations);
+        CU_ASSERT_EQUAL(w->closed, total);
+        CU_ASSERT_EQUAL(wrong, 0);
+        CU_ASSERT_EQUAL(bad_kids, 0);
+        CU_ASSERT_EQUAL(w->seq_violations, 0);
+        CU_ASSERT_EQUAL(kills_done, kills);
+        e2e_stop(orch_pid, SIGTERM);
+        e2e_watch_destroy(w);
+        keel_client_destroy(client);
+        keel_config_destroy(cfg);
+}
+
+static CU_TestInfo tests[] = {
+    {"test_children_through_orchestrator_crashes",
+     test_children_through_orchestrator_crashes},
+    CU_TEST_INFO_NULL,
+};
+
+KEEL_TEST_MAIN("child_e2e", tests)
