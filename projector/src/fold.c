@@ -87,9 +87,12 @@ static void run_clear(proj_wf_t *wf)
         free(wf->failure);
         free(wf->state);
         json_decref(wf->search_attrs);
+        json_decref(wf->origin);
+        json_decref(wf->children);
+        free(wf->close_reason);
         wf->run_id = wf->type = wf->input = wf->result = wf->failure = NULL;
-        wf->state = NULL;
-        wf->search_attrs = NULL;
+        wf->state = wf->close_reason = NULL;
+        wf->search_attrs = wf->origin = wf->children = NULL;
         wf->noffsets = 0;
         for (size_t i = 0; i < wf->nacts; i++) {
                 free(wf->acts[i].id);
@@ -407,6 +410,59 @@ static void start_run(proj_fold_t *f, const char *id, const json_t *rec)
         wf->type = dup_or_null(rec_str(rec, "workflow_type"));
         wf->input = dup_or_null(rec_str(rec, "input"));
         wf->start_ts = rec_int(rec, "ts");
+        {
+                const char *pid = rec_str(rec, "parent_workflow_id");
+                const char *prun = rec_str(rec, "parent_run_id");
+                const char *from = rec_str(rec, "continued_from_run_id");
+                /* out of memory: shown without them */
+                wf->origin =
+                    json_pack("{so ss?}", "parent",
+                              pid ? json_pack("{ss ss?}", "workflow_id", pid,
+                                              "run_id", prun)
+                                  : json_null(),
+                              "continued_from_run_id", from);
+        }
+}
+
+/* The children a run started, and how each ended (lower case, as a
+ * run's status). */
+static void child_note(proj_wf_t *wf, const json_t *rec, int closed)
+{
+        const char *id = rec_str(rec, "child_workflow_id");
+        size_t i;
+        json_t *c;
+        if (!id)
+                return;
+        if (!wf->children && !(wf->children = json_array()))
+                return;
+        if (!closed) {
+                json_array_append_new(wf->children,
+                                      json_pack("{ss ss? ss}", "workflow_id",
+                                                id, "type",
+                                                rec_str(rec, "workflow_type"),
+                                                "status", "running"));
+                return;
+        }
+        json_array_foreach(wf->children, i, c)
+        {
+                char st[16];
+                const char *s = rec_str(rec, "status");
+                size_t k = 0;
+                if (strcmp(json_string_value(json_object_get(c, "workflow_id")),
+                           id))
+                        continue;
+                for (; s && s[k] && k < sizeof(st) - 1; k++)
+                        st[k] =
+                            (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] - 'A' + 'a'
+                                                              : s[k]);
+                st[k] = '\0';
+                json_object_set_new(c, "status", json_string(st));
+                json_object_set_new(
+                    c, "run_id",
+                    json_string(rec_str(rec, "child_run_id")
+                                    ? rec_str(rec, "child_run_id")
+                                    : ""));
+        }
 }
 
 #define IS(name) (!strcmp(type, "keel.history." name))
@@ -502,6 +558,12 @@ void proj_fold_apply(void *fold, const json_t *ev)
                 free(wf->failure);
                 wf->failure =
                     json_dumps(json_object_get(rec, "failure"), JSON_COMPACT);
+        } else if (IS("WorkflowTerminated")) {
+                set_str(&wf->close_reason, rec_str(rec, "reason"));
+        } else if (IS("ChildWorkflowInitiated")) {
+                child_note(wf, rec, 0);
+        } else if (IS("ChildWorkflowClosed")) {
+                child_note(wf, rec, 1);
         }
         /* Status by the rule every reader follows. */
         if (!wf->closed) {
@@ -609,6 +671,23 @@ json_t *proj_wf_json(const proj_wf_t *wf)
                                 ? failure_json(wf->failure)
                                 : json_null());
         json_object_set_new(o, "state", text_json(wf->state));
+        json_object_set_new(
+            o, "parent",
+            json_incref(json_object_get(wf->origin, "parent")
+                            ? json_object_get(wf->origin, "parent")
+                            : json_null()));
+        json_object_set_new(
+            o, "continued_from_run_id",
+            json_incref(
+                json_object_get(wf->origin, "continued_from_run_id")
+                    ? json_object_get(wf->origin, "continued_from_run_id")
+                    : json_null()));
+        json_object_set_new(o, "children",
+                            wf->children ? json_deep_copy(wf->children)
+                                         : json_array());
+        json_object_set_new(o, "close_reason",
+                            wf->close_reason ? json_string(wf->close_reason)
+                                             : json_null());
         json_object_set_new(o, "pending_activities", acts);
         json_object_set_new(o, "pending_timers", timers);
         json_object_set_new(o, "signals",

@@ -65,7 +65,11 @@ typedef struct proj_wf_s {
         int64_t history_length;     /* events of the run (its last seq) */
         char *state;                /* published (keel_set_state), JSON */
         json_t *search_attrs;       /* search attributes (an object), or NULL */
-        int64_t *offsets;           /* keel.history offset of seq i+1 */
+        json_t *origin;   /* {"parent": {...} or null, "continued_from_run_id"}
+                             from WorkflowStarted, or NULL */
+        json_t *children; /* [{"workflow_id","type","status"}] it started */
+        char *close_reason; /* terminated: the reason (a timeout, a limit) */
+        int64_t *offsets;   /* keel.history offset of seq i+1 */
         size_t noffsets, offsets_cap;
         proj_activity_t *acts;
         size_t nacts, acts_cap;

@@ -1457,6 +1457,78 @@ static void test_fold_readers_after_compaction_end_alike(void)
         json_decref(partial);
 }
 
+/* A child's parent, a parent's children and how they ended, a continued
+ * run's predecessor, a terminated run's reason. */
+static void test_fold_children_parent_and_continued(void)
+{
+        proj_fold_t f;
+        json_t *p, *c, *kids;
+
+        CU_ASSERT_EQUAL_FATAL(proj_fold_init(&f), KEEL_OK);
+        start(&f, "p", "pr", 1, "parent", "{}");
+        apply(&f, "ChildWorkflowInitiated", "p", "pr", 2,
+              json_pack("{ss ss ss ss}", "child_workflow_id", "k1",
+                        "workflow_type", "square", "input", "{}",
+                        "parent_close_policy", "TERMINATE"));
+        apply(&f, "ChildWorkflowInitiated", "p", "pr", 3,
+              json_pack("{ss ss ss ss}", "child_workflow_id", "k2",
+                        "workflow_type", "square", "input", "{}",
+                        "parent_close_policy", "ABANDON"));
+        apply(&f, "WorkflowStarted", "k1", "kr", 1,
+              json_pack("{ss ss ss ss ss}", "workflow_type", "square", "input",
+                        "{}", "command_id", "child/p/pr/2",
+                        "parent_workflow_id", "p", "parent_run_id", "pr"));
+        apply(&f, "ChildWorkflowClosed", "p", "pr", 4,
+              json_pack("{ss ss ss ss}", "child_workflow_id", "k1",
+                        "child_run_id", "kr", "status", "COMPLETED", "result",
+                        "4"));
+        p = state_of(&f, "p");
+        kids = json_object_get(p, "children");
+        CU_ASSERT_EQUAL(json_array_size(kids), 2);
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                                   json_array_get(kids, 0), "status")),
+                               "completed");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                                   json_array_get(kids, 0), "run_id")),
+                               "kr");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(
+                                   json_array_get(kids, 1), "status")),
+                               "running");
+        CU_ASSERT(json_is_null(json_object_get(p, "parent")));
+        c = state_of(&f, "k1");
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(
+                json_object_get(json_object_get(c, "parent"), "workflow_id")),
+            "p");
+        json_decref(p);
+        json_decref(c);
+        /* continued as new, then terminated by its run timeout */
+        apply(&f, "WorkflowContinuedAsNew", "k1", "kr", 2,
+              json_pack("{ss ss ss}", "new_run_id", "kr2", "workflow_type",
+                        "square", "input", "{}"));
+        apply(&f, "WorkflowStarted", "k1", "kr2", 1,
+              json_pack("{ss ss ss ss ss ss}", "workflow_type", "square",
+                        "input", "{}", "command_id", "continued/kr",
+                        "parent_workflow_id", "p", "parent_run_id", "pr",
+                        "continued_from_run_id", "kr"));
+        apply(&f, "WorkflowTerminated", "k1", "kr2", 2,
+              json_pack("{ss ss}", "reason",
+                        "WorkflowRunTimedOut: the run did not close within "
+                        "its timeout of 5 ms",
+                        "details", "{\"timeout\":\"RUN\"}"));
+        c = state_of(&f, "k1");
+        CU_ASSERT_STRING_EQUAL(
+            json_string_value(json_object_get(c, "continued_from_run_id")),
+            "kr");
+        CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(c, "status")),
+                               "terminated");
+        CU_ASSERT_PTR_NOT_NULL(
+            strstr(json_string_value(json_object_get(c, "close_reason")),
+                   "WorkflowRunTimedOut"));
+        json_decref(c);
+        proj_fold_destroy(&f);
+}
+
 static CU_TestInfo tests[] = {
     {"test_fold_run_deleted_forgets_the_workflow",
      test_fold_run_deleted_forgets_the_workflow},
@@ -1490,6 +1562,8 @@ static CU_TestInfo tests[] = {
     {"test_fold_state_marker_sets_state", test_fold_state_marker_sets_state},
     {"test_fold_heartbeat_sets_details", test_fold_heartbeat_sets_details},
     {"test_fold_search_attributes_merge", test_fold_search_attributes_merge},
+    {"test_fold_children_parent_and_continued",
+     test_fold_children_parent_and_continued},
     CU_TEST_INFO_NULL};
 
 KEEL_TEST_MAIN("fold", tests)
