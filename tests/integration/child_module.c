@@ -5,9 +5,13 @@
  * ({"id", "n"}), each with the workflow ID given (so that it lands on a
  * partition of its own), waits for all of them and completes with the sum
  * of their results. "square" sleeps input "sleep_ms", then completes with
- * n * n.
+ * n * n. "keeper" starts a "waiter" child per entry of input "children"
+ * ({"id", "policy": "terminate" | "cancel" | "abandon"}) and waits for the
+ * signal "finish" (or its cancellation); a "waiter" waits for "go".
  */
 #include "keel/keel.h"
+
+#include <string.h>
 
 int keel_module_init(keel_registry_t *reg);
 
@@ -55,8 +59,45 @@ static keel_err_t square(keel_wf_t *wf, const json_t *input, json_t **result)
         return KEEL_OK;
 }
 
+static keel_err_t waiter(keel_wf_t *wf, const json_t *input, json_t **result)
+{
+        (void)input;
+        if (keel_wait_signal(wf, "go", -1, NULL) == KEEL_ERR_CANCELLED)
+                return KEEL_ERR_CANCELLED;
+        *result = json_pack("{ss}", "status", "went");
+        return KEEL_OK;
+}
+
+static keel_err_t keeper(keel_wf_t *wf, const json_t *input, json_t **result)
+{
+        size_t i;
+        const json_t *k;
+        json_array_foreach(json_object_get(input, "children"), i, k)
+        {
+                const char *pol =
+                    json_string_value(json_object_get(k, "policy"));
+                keel_child_options_t o = {
+                    .workflow_id = json_string_value(json_object_get(k, "id")),
+                    .parent_close_policy =
+                        !pol || !strcmp(pol, "terminate")
+                            ? KEEL_PARENT_CLOSE_TERMINATE
+                        : !strcmp(pol, "cancel")
+                            ? KEEL_PARENT_CLOSE_REQUEST_CANCEL
+                            : KEEL_PARENT_CLOSE_ABANDON};
+                keel_start_child(wf, "waiter", NULL, &o);
+        }
+        if (keel_wait_signal(wf, "finish", -1, NULL) == KEEL_ERR_CANCELLED)
+                return KEEL_ERR_CANCELLED;
+        *result = json_pack("{ss}", "status", "finished");
+        return KEEL_OK;
+}
+
 int keel_module_init(keel_registry_t *reg)
 {
         int rc = keel_workflow_register(reg, "fanout", fanout);
-        return rc ? rc : keel_workflow_register(reg, "square", square);
+        if (!rc)
+                rc = keel_workflow_register(reg, "square", square);
+        if (!rc)
+                rc = keel_workflow_register(reg, "waiter", waiter);
+        return rc ? rc : keel_workflow_register(reg, "keeper", keeper);
 }

@@ -169,9 +169,101 @@ static void test_children_through_orchestrator_crashes(void)
         keel_config_destroy(cfg);
 }
 
+/* Every child of the "policy" test has started. */
+static int kids_started(e2e_watch_t *w, void *opaque)
+{
+        (void)opaque;
+        for (int i = 2; i < w->n; i++)
+                if (!w->wfs[i].run[0])
+                        return 0;
+        return 1;
+}
+
+/* Parent "<prefix>0" finishes with children under each close policy;
+ * parent "<prefix>1" is cancelled with two children: as on the test
+ * environment, on Kafka. */
+static int two_parents_closed(e2e_watch_t *w, void *opaque)
+{
+        (void)opaque;
+        return w->wfs[0].closes && w->wfs[1].closes && w->wfs[2].closes &&
+               w->wfs[3].closes && w->wfs[5].closes && w->wfs[6].closes;
+}
+
+static void test_child_close_policies_and_cancel_on_kafka(void)
+{
+        keel_config_t *cfg = keel_config_new();
+        keel_client_t *client;
+        e2e_watch_t *w;
+        char prefix[64], ids[7][128], err[1024];
+        json_t *in;
+
+        CU_ASSERT_EQUAL_FATAL(e2e_env_init(&procs, "child-policy"), KEEL_OK);
+        module = keel_test_env("KEEL_TEST_CHILD_MODULE");
+        snprintf(prefix, sizeof(prefix), "child-policy-%d-", (int)getpid());
+        snprintf(instance, sizeof(instance), "kafka.group.instance.id=%s",
+                 prefix);
+        for (int i = 0; i < 7; i++)
+                snprintf(ids[i], sizeof(ids[i]), "%s%d", prefix, i);
+        keel_config_set(cfg, "bootstrap", procs.bootstrap, NULL, NULL, 0);
+        CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&procs), KEEL_OK);
+        client = keel_client_new(cfg, err, sizeof(err));
+        CU_ASSERT_PTR_NOT_NULL_FATAL(client);
+        orch_pid = start_orchestrator();
+        /* 0: children 2 (terminate), 3 (cancel), 4 (abandon);
+         * 1: children 5 (terminate), 6 (cancel) */
+        in = json_pack("{s[{ss ss}{ss ss}{ss ss}]}", "children", "id", ids[2],
+                       "policy", "terminate", "id", ids[3], "policy", "cancel",
+                       "id", ids[4], "policy", "abandon");
+        CU_ASSERT_EQUAL(keel_client_start(client, ids[0], "keeper", in, NULL,
+                                          NULL, err, sizeof(err)),
+                        KEEL_OK);
+        json_decref(in);
+        in = json_pack("{s[{ss ss}{ss ss}]}", "children", "id", ids[5],
+                       "policy", "terminate", "id", ids[6], "policy", "cancel");
+        CU_ASSERT_EQUAL(keel_client_start(client, ids[1], "keeper", in, NULL,
+                                          NULL, err, sizeof(err)),
+                        KEEL_OK);
+        json_decref(in);
+        w = e2e_watch_new(procs.bootstrap, prefix, 7, E2E_WATCH_EVENTS);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(w);
+        CU_ASSERT_FATAL(
+            e2e_watch_until(w, e2e_now_ms() + 60000, kids_started, NULL));
+        CU_ASSERT_EQUAL(keel_client_signal(client, ids[0], NULL, "finish", NULL,
+                                           0, err, sizeof(err)),
+                        KEEL_OK);
+        CU_ASSERT_EQUAL(keel_client_cancel(client, ids[1], NULL, "test", 0, err,
+                                           sizeof(err)),
+                        KEEL_OK);
+        CU_ASSERT(
+            e2e_watch_until(w, e2e_now_ms() + 60000, two_parents_closed, NULL));
+        e2e_watch_until(w, e2e_now_ms() + 1500, NULL, NULL);
+        printf("\n  finished parent %s: terminate %s, cancel %s, abandon %s; "
+               "cancelled parent %s: children %s, %s\n",
+               w->wfs[0].status, w->wfs[2].status, w->wfs[3].status,
+               w->wfs[4].closes ? w->wfs[4].status : "running",
+               w->wfs[1].status, w->wfs[5].status, w->wfs[6].status);
+        CU_ASSERT_STRING_EQUAL(w->wfs[0].status, "finished");
+        CU_ASSERT_STRING_EQUAL(w->wfs[2].status, "WorkflowTerminated");
+        CU_ASSERT_STRING_EQUAL(w->wfs[3].status, "WorkflowCancelled");
+        CU_ASSERT_EQUAL(w->wfs[4].closes, 0); /* abandoned: runs on */
+        CU_ASSERT_STRING_EQUAL(w->wfs[1].status, "WorkflowCancelled");
+        /* a cancel request to the parent reached both children first */
+        CU_ASSERT_STRING_EQUAL(w->wfs[5].status, "WorkflowCancelled");
+        CU_ASSERT_STRING_EQUAL(w->wfs[6].status, "WorkflowCancelled");
+        for (int i = 0; i < 7; i++)
+                CU_ASSERT(w->wfs[i].closes <= 1);
+        CU_ASSERT_EQUAL(w->seq_violations, 0);
+        e2e_stop(orch_pid, SIGTERM);
+        e2e_watch_destroy(w);
+        keel_client_destroy(client);
+        keel_config_destroy(cfg);
+}
+
 static CU_TestInfo tests[] = {
     {"test_children_through_orchestrator_crashes",
      test_children_through_orchestrator_crashes},
+    {"test_child_close_policies_and_cancel_on_kafka",
+     test_child_close_policies_and_cancel_on_kafka},
     CU_TEST_INFO_NULL,
 };
 
