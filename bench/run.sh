@@ -2,6 +2,7 @@
 # keel's benchmark suite (issue 7), one command:
 #
 #   bench/run.sh [--quick] [--only LIST]
+#   bench/run.sh --only soak [--soak-minutes N] [--soak-rate R]
 #
 # Builds keel and the benchmarks (Release, build-bench/), starts its own
 # Apache Kafka test broker (tests/kafka/kafka-broker.sh, loopback ports
@@ -11,6 +12,12 @@
 # test, a few minutes); the full run takes about 15 minutes. --only takes a
 # comma-separated subset of: ceiling,latency,failover,throughput,memory,
 # restore,projector (throughput includes the latency at half its rate).
+# `soak` (not in the default list) runs payment-shaped workflows at
+# --soak-rate a second (default 200) for --soak-minutes (default 30) with
+# an orchestrator, a worker and keel-projector, closed runs deleted a
+# minute after they close, and prints per minute: workflows started and
+# completed, latency, each process's resident memory and the consumer
+# groups' lag, so that a leak or a backlog shows as a trend.
 #
 # Everything is bounded: each load has a fixed duration or count, every
 # benchmark program has a watchdog, this script has one too
@@ -22,6 +29,7 @@ cd "$root"
 
 quick=0
 only="ceiling,latency,failover,throughput,memory,restore,projector"
+soak_min=30 soak_rate=200
 while [ $# -gt 0 ]; do
         case "$1" in
         --quick) quick=1 ;;
@@ -29,8 +37,17 @@ while [ $# -gt 0 ]; do
                 only=$2
                 shift
                 ;;
+        --soak-minutes)
+                soak_min=$2
+                shift
+                ;;
+        --soak-rate)
+                soak_rate=$2
+                shift
+                ;;
         *)
-                echo "usage: bench/run.sh [--quick] [--only LIST]" >&2
+                echo "usage: bench/run.sh [--quick] [--only LIST]" \
+                        "[--soak-minutes N] [--soak-rate R]" >&2
                 exit 2
                 ;;
         esac
@@ -67,7 +84,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/keel-bench.XXXXXX")
 json=$work/json
 mkdir -p "$json" bench/results
 orch_pid= worker_pid= watchdog_pid=
-max_s=${KEEL_BENCH_MAX_SECONDS:-3600}
+max_s=${KEEL_BENCH_MAX_SECONDS:-$((3600 + 60 * soak_min))}
 # Not exported: keel programs read KEEL_KAFKA_* variables as kafka.* keys.
 unset KEEL_KAFKA_MAX_SECONDS
 
@@ -118,6 +135,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 "$BIN/keel" topics create --bootstrap "$B" --partitions 12 \
         --task-queue bench >/dev/null
 
+orch_extra=()
 start_orch() { # LOGNAME
         local from
         from=1
@@ -125,7 +143,7 @@ start_orch() { # LOGNAME
         rm -f "$work/mport"
         "$BIN/keel-orchestrator" --bootstrap "$B" --workflows "$MODULE" \
                 --metrics-port-file "$work/mport" --log-level info \
-                -X timeout.ms=600000 >>"$work/$1" 2>&1 &
+                -X timeout.ms=600000 "${orch_extra[@]}" >>"$work/$1" 2>&1 &
         orch_pid=$!
         local i
         for ((i = 0; i < 1200; i++)); do
@@ -287,6 +305,54 @@ if want projector; then
                 --label "list, common filter" \
                 --json "$json/63-http-list-common.json"
         stop_pid "$proj_pid"
+fi
+
+# ---- 7. soak: memory and lag over time --------------------------------------
+if want soak; then
+        stop_orch
+        # Closed runs are deleted a minute after they close (retention):
+        # what a long-running deployment keeps in memory is its open
+        # workflows, not every one it ever ran.
+        orch_extra=(-X retention.closed.ms=60000)
+        start_orch orchestrator-soak.log
+        rm -f "$work/sport"
+        "$BIN/keel-projector" --bootstrap "$B" -X http.listen=127.0.0.1:0 \
+                --port-file "$work/sport" >>"$work/projector.log" 2>&1 &
+        soak_proj=$!
+        rss() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo -; }
+        lag() { # GROUP: summed lag of a consumer group, or -
+                tests/kafka/kafka-run.sh org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+                        --bootstrap-server "$B" --describe --group "$1" 2>/dev/null |
+                        awk '$6 ~ /^[0-9]+$/ {s += $6; n++} END {print n ? s : "-"}'
+        }
+        echo "\$ bench/run.sh --only soak --soak-minutes $soak_min --soak-rate $soak_rate"
+        printf '%-6s %9s %9s %8s %8s %9s %9s %9s %9s %9s %9s\n' minute started \
+                completed p50_ms p99_ms orch_MB worker_MB proj_MB broker_MB \
+                orch_lag work_lag
+        for ((m = 1; m <= soak_min; m++)); do
+                f="$json/70-soak-$(printf %03d "$m").json"
+                "$BIN/keel-bench-load" --bootstrap "$B" --mode rate \
+                        --rate "$soak_rate" --seconds 60 --warmup 0 --drain 30 \
+                        --label "soak minute $m" --json "$f" >/dev/null
+                o=$(rss "$orch_pid") w=$(rss "$worker_pid")
+                pr=$(rss "$soak_proj") br=$(rss "$broker_pid")
+                lo=$(lag keel-orchestrator) lw=$(lag keel-worker-bench)
+                python3 - "$f" "$m" "$o" "$w" "$pr" "$br" "$lo" "$lw" <<'PY'
+import json, sys
+f, m, o, w, pr, br, lo, lw = sys.argv[1:9]
+r = json.load(open(f))
+lat = r.get("latency_ms") or {}
+r["soak"] = {"minute": int(m), "rss_mb": {"orchestrator": o, "worker": w,
+             "projector": pr, "broker": br},
+             "lag": {"keel-orchestrator": lo, "keel-worker-bench": lw}}
+json.dump(r, open(f, "w"), indent=2)
+done = r.get("measured", 0)
+print("%-6s %9s %9s %8.1f %8.1f %9s %9s %9s %9s %9s %9s" % (
+    m, done + r.get("unfinished", 0), done,
+    lat.get("p50") or 0, lat.get("p99") or 0, o, w, pr, br, lo, lw))
+PY
+        done
+        stop_pid "$soak_proj"
 fi
 
 # ---- results ---------------------------------------------------------------------

@@ -662,6 +662,14 @@ keel__ingress_verdict_t keel__ingress_map(const keel__ingress_routes_t *r,
                 snprintf(why, whysize, "out of memory");
                 goto out;
         }
+        if (strlen(text) > KEEL__INGRESS_MAX_INPUT) {
+                snprintf(why, whysize,
+                         "the %s from %s is %zu bytes of JSON, over the "
+                         "limit of %d",
+                         rt->workflow_type ? "input" : "payload",
+                         rt->input.text, strlen(text), KEEL__INGRESS_MAX_INPUT);
+                goto out;
+        }
         snprintf(cid, sizeof(cid), "ingress/%s/%s/%d/%lld", r->name, src->topic,
                  (int)src->partition, (long long)src->offset);
         if (rt->workflow_type) {
@@ -1076,9 +1084,12 @@ static int one(part_t *pt, const rd_kafka_message_t *m, int64_t now,
                  "topic=%s partition=%d offset=%lld msg=\"dead-lettered\" "
                  "reason=\"%s\"",
                  pt->topic, (int)m->partition, (long long)m->offset, why);
+        /* A value too large to map is too large to keep here too. */
         rec = keel_codec_dead_letter(
-            pt->topic, m->partition, m->offset, m->key, m->key_len, m->payload,
-            m->len, "KEEL_ERR_INVALID_ARG", why, "ingress", now);
+            pt->topic, m->partition, m->offset, m->key, m->key_len,
+            m->len > KEEL__INGRESS_MAX_INPUT ? NULL : m->payload,
+            m->len > KEEL__INGRESS_MAX_INPUT ? 0 : m->len,
+            "KEEL_ERR_INVALID_ARG", why, "ingress", now);
         if (!rec)
                 return KEEL_ERR_NOMEM;
         rc = txn_produce(pt, KEEL_TOPIC_DLQ, m->partition % ing->dlq_parts,

@@ -26,6 +26,13 @@
 
 typedef struct keel__ingress_routes_s keel__ingress_routes_t;
 
+/* Largest input or payload a command may carry, in bytes of JSON text: a
+ * keel.inbox record must fit Kafka's default limit of 1 MB. A record
+ * mapped to more is dead (its value, over the limit too, is left out of
+ * the dead letter), rather than a transaction the broker refuses for
+ * ever. */
+#define KEEL__INGRESS_MAX_INPUT 900000
+
 /* Parse a routes document (the JSON of a routes file). KEEL_OK with *out
  * (free with keel__ingress_routes_free()), or KEEL_ERR_CONFIG with what
  * is wrong, and where, in errstr. */

@@ -12,6 +12,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -889,6 +890,33 @@ static void test_ingress_map_dead_value(void)
         expect_dead(r, &src, "no input", "not JSON");
         src = src_of("k", "k", NULL);
         expect_dead(r, &src, "no input", "tombstone");
+
+        /* an input too large for keel.inbox: dead, not a transaction the
+         * broker refuses for ever; one byte less is fine */
+        {
+                size_t n = KEEL__INGRESS_MAX_INPUT + 20;
+                char *big = malloc(n + 1);
+                const char *type;
+                json_t *rec;
+                char why[600];
+                CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+                /* {"payload":"xxx...x"}: the input is the quoted string */
+                memcpy(big, "{\"payload\":\"", 12);
+                memset(big + 12, 'x', n - 14);
+                memcpy(big + n - 2, "\"}", 2);
+                big[n] = '\0';
+                src = src_of("k", "k", big);
+                expect_dead(r, &src, "input from value.payload is", "limit");
+                /* the quoted input is n - 12 bytes: cut it to the limit */
+                memset(big + 12, 'x', KEEL__INGRESS_MAX_INPUT - 2);
+                memcpy(big + 12 + KEEL__INGRESS_MAX_INPUT - 2, "\"}", 3);
+                src = src_of("k", "k", big);
+                CU_ASSERT_EQUAL(keel__ingress_map(r, &src, 0, &type, &rec, why,
+                                                  sizeof(why)),
+                                KEEL__INGRESS_COMMAND);
+                json_decref(rec);
+                free(big);
+        }
         keel__ingress_routes_free(r);
 }
 
