@@ -357,7 +357,7 @@ fi
 
 # ---- results ---------------------------------------------------------------------
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ)$([ $quick = 1 ] && echo -quick).json"
+out="bench/results/$(date -u +%Y-%m-%dT%H%M%SZ)$([ $quick = 1 ] && echo -quick || true).json"
 python3 - "$json" "$out" "$quick" "$load_before" "$load_after" \
         "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git status --porcelain 2>/dev/null | grep -q . && echo +uncommitted)" \
         "$(cat tests/kafka/kafka-version)" <<'PY'
