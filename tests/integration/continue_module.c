@@ -5,7 +5,9 @@
  * after each batch sleeps input "sleep_ms" (signals arriving meanwhile are
  * the run's, untaken) and continues as new with the running total; it
  * completes once the total reaches input "until", with the total and the
- * number of runs. "sleeper" sleeps for its input's milliseconds.
+ * number of runs. "sleeper" sleeps for its input's milliseconds. "looper"
+ * continues as new at once with its input plus one, until 50. test_continue
+ * (a unit test) registers the same types.
  */
 #include "keel/keel.h"
 
@@ -47,8 +49,20 @@ static keel_err_t sleeper(keel_wf_t *wf, const json_t *input, json_t **result)
         return KEEL_OK;
 }
 
+static keel_err_t looper(keel_wf_t *wf, const json_t *input, json_t **result)
+{
+        json_int_t n = json_integer_value(input);
+        if (n >= 50) {
+                *result = json_integer(n);
+                return KEEL_OK;
+        }
+        return keel_continue_as_new(wf, json_integer(n + 1));
+}
+
 int keel_module_init(keel_registry_t *reg)
 {
         int rc = keel_workflow_register(reg, "counter", counter);
-        return rc ? rc : keel_workflow_register(reg, "sleeper", sleeper);
+        if (!rc)
+                rc = keel_workflow_register(reg, "sleeper", sleeper);
+        return rc ? rc : keel_workflow_register(reg, "looper", looper);
 }

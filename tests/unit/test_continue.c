@@ -3,11 +3,12 @@
  * timeouts, in the test environment (the orchestrator's state machine on
  * a virtual clock).
  *
- * "counter" adds the signals "add" it takes, `batch` at a time, then
+ * The workflows are those of tests/integration/continue_module.c: "counter"
+ * adds the signals "add" it takes, `batch` at a time, sleeps, then
  * continues as new with the running total: each run's history stays
  * short, the total is right, and signals that came in while a run was
  * ending are taken by the next run, none lost, none twice. "sleeper"
- * sleeps for its input's ms.
+ * sleeps for its input's ms; "looper" continues as new 50 times.
  */
 #include "keel/keel.h"
 #include "keel/testing.h"
@@ -18,59 +19,14 @@
 
 #define T0 1767225600000LL
 
-static keel_err_t counter(keel_wf_t *wf, const json_t *input, json_t **result)
-{
-        json_int_t total = json_integer_value(json_object_get(input, "total"));
-        json_int_t batch = json_integer_value(json_object_get(input, "batch"));
-        json_int_t runs = json_integer_value(json_object_get(input, "runs"));
-        json_int_t until = json_integer_value(json_object_get(input, "until"));
-
-        for (json_int_t i = 0; i < batch; i++) {
-                json_t *p = NULL;
-                if (keel_wait_signal(wf, "add", -1, &p))
-                        return KEEL_ERR_CANCELLED;
-                total += json_integer_value(json_object_get(p, "n"));
-                if (total >= until) {
-                        *result = json_pack("{sI sI}", "total", total, "runs",
-                                            runs + 1);
-                        return KEEL_OK;
-                }
-        }
-        /* A timer between the batch and continuing: signals that arrive
-         * meanwhile are this run's, untaken, and must reach the next. */
-        keel_sleep(wf, 1000);
-        return keel_continue_as_new(wf, json_pack("{sI sI sI sI}", "total",
-                                                  total, "batch", batch, "runs",
-                                                  runs + 1, "until", until));
-}
-
-static keel_err_t sleeper(keel_wf_t *wf, const json_t *input, json_t **result)
-{
-        keel_sleep(wf, json_integer_value(input));
-        *result = json_string("woke");
-        return KEEL_OK;
-}
-
-static keel_err_t looper(keel_wf_t *wf, const json_t *input, json_t **result)
-{
-        json_int_t n = json_integer_value(input);
-        if (n >= 50) {
-                *result = json_integer(n);
-                return KEEL_OK;
-        }
-        return keel_continue_as_new(wf, json_integer(n + 1));
-}
+/* The workflows of tests/integration/continue_module.c, built in. */
+int keel_module_init(keel_registry_t *reg);
 
 static keel_testenv_t *env_new(keel_registry_t **reg)
 {
         keel_testenv_t *env;
         *reg = keel_registry_new();
-        CU_ASSERT_EQUAL_FATAL(keel_workflow_register(*reg, "counter", counter),
-                              KEEL_OK);
-        CU_ASSERT_EQUAL_FATAL(keel_workflow_register(*reg, "sleeper", sleeper),
-                              KEEL_OK);
-        CU_ASSERT_EQUAL_FATAL(keel_workflow_register(*reg, "looper", looper),
-                              KEEL_OK);
+        CU_ASSERT_EQUAL_FATAL(keel_module_init(*reg), KEEL_OK);
         env = keel_testenv_new(*reg, T0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(env);
         return env;
@@ -92,8 +48,9 @@ static void test_continue_as_new_carries_the_total_and_every_signal(void)
 
         CU_ASSERT_EQUAL(
             keel_testenv_start(env, "c", "counter",
-                               json_pack("{si si si si}", "total", 0, "batch",
-                                         3, "runs", 0, "until", 55)),
+                               json_pack("{si si si si si}", "total", 0,
+                                         "batch", 3, "runs", 0, "until", 55,
+                                         "sleep_ms", 1000)),
             KEEL_OK);
         CU_ASSERT_EQUAL(keel_testenv_run(env), KEEL_OK);
         snprintf(first_run, sizeof(first_run), "%s",
@@ -158,11 +115,13 @@ static void test_continue_as_new_restores_and_drops_repeats(void)
         (void)env;
         m = keel__machine_new(reg);
         CU_ASSERT_EQUAL_FATAL(keel__out_init(&out), KEEL_OK);
-        rec = json_pack(
-            "{ss ss sI ss ss ss ss}", "workflow_id", "c", "command_id",
-            "start-1", "ts", (json_int_t)T0, "workflow_type", "counter",
-            "input", "{\"total\":0,\"batch\":1,\"runs\":0,\"until\":100}",
-            "id_reuse_policy", "ALLOW_DUPLICATE", "id_conflict_policy", "FAIL");
+        rec = json_pack("{ss ss sI ss ss ss ss}", "workflow_id", "c",
+                        "command_id", "start-1", "ts", (json_int_t)T0,
+                        "workflow_type", "counter", "input",
+                        "{\"total\":0,\"batch\":1,\"runs\":0,\"until\":100,"
+                        "\"sleep_ms\":1000}",
+                        "id_reuse_policy", "ALLOW_DUPLICATE",
+                        "id_conflict_policy", "FAIL");
         CU_ASSERT_EQUAL(
             keel__machine_command(m, "keel.inbox.StartWorkflow", rec, T0, &out),
             KEEL_OK);
@@ -300,12 +259,13 @@ static void test_execution_timeout_spans_continue_as_new(void)
         o.execution_timeout_ms = 2500;
         o.run_timeout_ms = 1500;
         /* each run sleeps 1 s after its one signal, then continues */
-        CU_ASSERT_EQUAL(keel_testenv_start_ex(
-                            env, "e", "counter",
-                            json_pack("{si si si si}", "total", 0, "batch", 1,
-                                      "runs", 0, "until", 1000),
-                            &o),
-                        KEEL_OK);
+        CU_ASSERT_EQUAL(
+            keel_testenv_start_ex(env, "e", "counter",
+                                  json_pack("{si si si si si}", "total", 0,
+                                            "batch", 1, "runs", 0, "until",
+                                            1000, "sleep_ms", 1000),
+                                  &o),
+            KEEL_OK);
         /* signals at 0, 1.1 and 2.2 s; runs continue at 1 s and 2.1 s */
         for (int k = 0; k < 3; k++) {
                 CU_ASSERT_EQUAL(keel_testenv_signal(env, "e", "add",
