@@ -1038,9 +1038,7 @@ int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
                 if (e)
                         rd_kafka_error_destroy(e);
                 atomic_fetch_add(&pp->o->metrics.txn_failures, 1);
-                keel__out_reset(&pp->out); /* TEMPBREAK */
-                pp->inbox_next = last + 1; /* TEMPBREAK */
-                return KEEL_OK;            /* TEMPBREAK */
+                return rc;
         }
         keel__machine_stats(pp->m, &after);
         atomic_fetch_add(&pp->o->metrics.transactions, 1);
