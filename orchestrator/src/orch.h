@@ -58,6 +58,9 @@ typedef struct orch_pp_s {
                                  metadata the producer has fetched */
         atomic_int dr_failed; /* a delivery failed in this transaction */
         int fenced;           /* another owner's producer fenced ours */
+        /* Just taken: fire no overdue timer until the inbox is read to its
+         * end or this time (ms) passes; 0 once so. */
+        int64_t hold_timers_until;
         char txn_id[256];
         char owner[512];
 } orch_pp_t;

@@ -8,7 +8,9 @@
  * gives each partition with commands or due timers one transaction. A
  * processor whose transaction failed is reopened, which re-reads the
  * log and claims a new epoch; its partition is sought back to the new
- * checkpoint. All on the main thread.
+ * checkpoint. A partition that cannot be taken (a broker away for a
+ * while) is tried again every few seconds for as long as it is assigned.
+ * All on the main thread.
  */
 #include "orch.h"
 
@@ -58,6 +60,39 @@ int32_t orch_queue_partitions(orch_t *o, const char *queue)
         return orch_topic_partitions(o, topic);
 }
 
+/* How long a partition that could not be taken waits to be tried again. */
+#define RETRY_MS 5000
+
+/* How long a partition just taken holds its overdue timers back while its
+ * inbox is read (see hold_timers()). */
+#define HOLD_TIMERS_MS 5000
+
+/* Has the consumer read p's inbox up to its end, as far as it knows? */
+static int inbox_read(orch_t *o, const orch_pp_t *pp)
+{
+        int64_t lo, hi;
+        if (pp->inbox_next < 0) /* no checkpoint: nothing restored */
+                return 1;
+        return !rd_kafka_get_watermark_offsets(o->consumer, KEEL_TOPIC_INBOX,
+                                               pp->p, &lo, &hi) &&
+               hi >= 0 && pp->inbox_next >= hi;
+}
+
+/* Whether pp, just taken, still holds its overdue timers back. While we
+ * were away, results may have reached the inbox before their deadlines:
+ * they are not late, so they are read before any timeout fires. The first
+ * batches after taking a partition usually hold none of its commands yet
+ * (the consumer has not fetched them), so until the inbox is read to its
+ * end, or HOLD_TIMERS_MS passed (a transaction marker can end the inbox,
+ * which no command reaches), nothing overdue fires. */
+static int hold_timers(orch_t *o, orch_pp_t *pp, int64_t now)
+{
+        if (pp->hold_timers_until &&
+            (now >= pp->hold_timers_until || inbox_read(o, pp)))
+                pp->hold_timers_until = 0;
+        return pp->hold_timers_until != 0;
+}
+
 static void close_pp(orch_t *o, int32_t p)
 {
         if (p < 0 || p >= o->partitions || !o->pps[p])
@@ -89,6 +124,8 @@ static void open_pps(orch_t *o, const int32_t *parts, int n)
                 orch_pps_open(o, todo, left, got);
                 for (int i = 0; i < left; i++) {
                         if (got[i]) {
+                                got[i]->hold_timers_until =
+                                    orch_now_ms() + HOLD_TIMERS_MS;
                                 o->pps[todo[i]] = got[i];
                                 atomic_fetch_add(&o->metrics.partitions, 1);
                         } else {
@@ -126,9 +163,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         if (p < 0 || p >= o->partitions)
                                 continue;
                         if (!o->pps[p]) {
-                                /* Without a processor we read nothing from
-                                 * it; the group will move it on. */
+                                /* Not taken (a broker away, say): the main
+                                 * loop tries again while it is ours, and
+                                 * seeks it back to its checkpoint then. */
                                 parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+                                o->retry_at[p] = orch_now_ms() + RETRY_MS;
                                 continue;
                         }
                         parts->elems[i].offset = o->pps[p]->inbox_next;
@@ -183,8 +222,14 @@ static void recover(orch_t *o, int32_t p)
         close_pp(o, p);
         open_pps(o, &p, 1);
         if (!o->pps[p]) {
+                /* A broker may be away longer than open_pps() tries: the
+                 * partition stays ours, and nothing else would take it
+                 * up again (a single orchestrator gets no rebalance). */
                 keel_log(KEEL_LOG_ERROR, "orchestrator",
-                         "partition=%d msg=\"giving the partition up\"", p);
+                         "partition=%d msg=\"could not take the partition; "
+                         "trying again\" in_ms=%d",
+                         p, RETRY_MS);
+                o->retry_at[p] = orch_now_ms() + RETRY_MS;
                 return;
         }
         tl = rd_kafka_topic_partition_list_new(1);
@@ -303,7 +348,7 @@ int orch_run(orch_t *o)
                 int wait;
 
                 for (int32_t p = 0; p < o->partitions; p++)
-                        if (o->pps[p]) {
+                        if (o->pps[p] && !hold_timers(o, o->pps[p], now)) {
                                 int64_t d =
                                     keel__machine_next_due(o->pps[p]->m);
                                 if (d < next)
@@ -345,6 +390,8 @@ int orch_run(orch_t *o)
                                         behind = lm->offset + 1 < hi;
                                 if (behind && ts > 0 && ts < now)
                                         due_until = ts;
+                        } else if (hold_timers(o, pp, now)) {
+                                due_until = INT64_MIN;
                         }
                         if (orch_pp_process(pp, by_p[p], cnt[p], due_until,
                                             now))
@@ -352,7 +399,8 @@ int orch_run(orch_t *o)
                 }
                 for (size_t i = 0; i < n; i++)
                         rd_kafka_message_destroy(msgs[i]);
-                /* Partitions given up after being fenced: still ours? */
+                /* Partitions given up after being fenced, or not taken:
+                 * still ours? */
                 for (int32_t p = 0; p < o->partitions && !o->stop; p++) {
                         if (!o->retry_at[p] || o->pps[p] ||
                             orch_now_ms() < o->retry_at[p])

@@ -25,6 +25,8 @@ static const char usage[] =
     "  replay        replay recorded histories against workflow code\n"
     "  ingress       start and signal workflows from records of your "
     "topics\n"
+    "  schedule      create, pause, resume, trigger, update, delete and list\n"
+    "                schedules: workflows started by cron or interval\n"
     "\n"
     "Run 'keel COMMAND --help' for a command's options.\n"
     "  -h, --help     this help\n"
@@ -36,11 +38,16 @@ int main(int argc, char **argv)
                 const char *name;
                 int (*fn)(int, char **);
         } cmds[] = {
-            {"dev-broker", keel_cli_dev_broker}, {"topics", keel_cli_topics},
-            {"schema", keel_cli_schema},         {"codec", keel_cli_codec},
-            {"partition", keel_cli_partition},   {"config", keel_cli_config},
-            {"workflow", keel_cli_workflow},     {"replay", keel_cli_replay},
+            {"dev-broker", keel_cli_dev_broker},
+            {"topics", keel_cli_topics},
+            {"schema", keel_cli_schema},
+            {"codec", keel_cli_codec},
+            {"partition", keel_cli_partition},
+            {"config", keel_cli_config},
+            {"workflow", keel_cli_workflow},
+            {"replay", keel_cli_replay},
             {"ingress", keel_cli_ingress},
+            {"schedule", keel_cli_schedule},
         };
 
         if (argc < 2) {

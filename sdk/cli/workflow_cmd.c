@@ -287,8 +287,7 @@ static int usage_error(keel_app_t *app, const verb_t *v, const char *msg,
         return KEEL_EXIT_USAGE;
 }
 
-/* Seconds (a decimal number, 0 to a day) as milliseconds; -1 if bad. */
-static int64_t seconds_ms(const char *s)
+int64_t keel_cli_seconds_ms(const char *s)
 {
         char *end;
         double v = strtod(s, &end);
@@ -298,9 +297,8 @@ static int64_t seconds_ms(const char *s)
         return (int64_t)llround(v * 1000);
 }
 
-/* Parse flag `name`'s JSON text into *out (a new reference). */
-static int parse_json(const verb_t *v, const char *name, const char *text,
-                      json_t **out)
+int keel_cli_parse_json(const char *prog, const char *name, const char *text,
+                        json_t **out)
 {
         json_error_t jerr;
 
@@ -310,15 +308,36 @@ static int parse_json(const verb_t *v, const char *name, const char *text,
         *out = json_loads(text, JSON_DECODE_ANY, &jerr);
         if (!*out) {
                 fprintf(stderr,
-                        "keel workflow %s: %s is not valid JSON: %s (at "
-                        "character %d); quote strings: %s '\"text\"'\n",
-                        v->name, name, jerr.text, jerr.position, name);
+                        "%s: %s is not valid JSON: %s (at character %d); "
+                        "quote strings: %s '\"text\"'\n",
+                        prog, name, jerr.text, jerr.position, name);
                 return -1;
         }
         return 0;
 }
 
-static int exit_code(int rc)
+static int parse_json(const verb_t *v, const char *name, const char *text,
+                      json_t **out)
+{
+        char prog[64];
+        snprintf(prog, sizeof(prog), "keel workflow %s", v->name);
+        return keel_cli_parse_json(prog, name, text, out);
+}
+
+int keel_cli_verb_option(const int *own, const struct option *opts, int opt,
+                         const char **name)
+{
+        *name = NULL;
+        for (const int *o = own; *o; o++)
+                if (*o == opt)
+                        return 1;
+        for (const struct option *o = opts; o->name; o++)
+                if (o->val == opt)
+                        *name = o->name;
+        return 0;
+}
+
+int keel_cli_exit_code(int rc)
 {
         switch (rc) {
         case KEEL_OK:
@@ -475,20 +494,13 @@ int keel_cli_workflow(int argc, char **argv)
         argv++;
         while ((opt = getopt_long(argc, argv, KEEL_APP_COMMON_SHORT, opts,
                                   NULL)) != -1) {
-                int own = 0;
+                const char *name;
                 if (keel__app_option(&app, opt, optarg, v->usage))
                         continue;
-                for (const int *o = v->opts; *o; o++)
-                        own |= *o == opt;
-                if (!own) {
-                        const char *name = NULL;
-                        for (const struct option *o = opts; o->name; o++)
-                                if (o->val == opt)
-                                        name = o->name;
+                if (!keel_cli_verb_option(v->opts, opts, opt, &name))
                         return usage_error(
                             &app, v, name ? "option not valid here: --" : NULL,
                             name);
-                }
                 switch (opt) {
                 case OPT_ID:
                         a.id = optarg;
@@ -571,7 +583,7 @@ int keel_cli_workflow(int argc, char **argv)
                 case OPT_EXEC_TIMEOUT:
                 case OPT_RUN_TIMEOUT:
                 case OPT_WAIT: {
-                        int64_t ms = seconds_ms(optarg);
+                        int64_t ms = keel_cli_seconds_ms(optarg);
                         if (ms < 0 || (opt != OPT_WAIT && ms == 0))
                                 return usage_error(&app, v,
                                                    "not a number of seconds "
@@ -646,5 +658,5 @@ int keel_cli_workflow(int argc, char **argv)
         json_decref(details);
         json_decref(search_attrs);
         keel__app_destroy(&app);
-        return exit_code(rc);
+        return keel_cli_exit_code(rc);
 }

@@ -26,7 +26,7 @@
 #define MAX_POLL_MS     120000 /* the longest wait the projector accepts */
 #define MAX_RUN_RESTART 3      /* history: times to start over on a new run */
 #define DETAILS_CHARS   120    /* history: width of the details column */
-#define TABLE_COLS      6      /* the most columns a table has */
+#define TABLE_COLS      8      /* the most columns a table has */
 
 /* One conversation with the projector. */
 typedef struct reader_s {
@@ -35,6 +35,7 @@ typedef struct reader_s {
         int timeout_ms;
         const char *verb;
         const char *id;
+        const char *prog; /* names errors; NULL: "keel workflow <verb>" */
 } reader_t;
 
 static const char *const statuses[] = {"running",   "blocked",   "completed",
@@ -47,7 +48,10 @@ static void errorf(const reader_t *r, const char *fmt, ...)
 static void errorf(const reader_t *r, const char *fmt, ...)
 {
         va_list ap;
-        fprintf(stderr, "keel workflow %s: ", r->verb);
+        if (r->prog)
+                fprintf(stderr, "%s: ", r->prog);
+        else
+                fprintf(stderr, "keel workflow %s: ", r->verb);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
@@ -203,7 +207,7 @@ static int fetch(reader_t *r, char *path, int64_t wait_ms, json_t **out)
 
 /* v as text: a string as is, null as "-", anything else as compact JSON.
  * A malloc'd string (NULL: out of memory). */
-static char *text_of(const json_t *v)
+char *keel_cli_text_of(const json_t *v)
 {
         if (!v || json_is_null(v))
                 return strdup("-");
@@ -213,7 +217,7 @@ static char *text_of(const json_t *v)
 }
 
 /* The string obj[key], or "?" when it is missing or not a string. */
-static const char *str_of(const json_t *obj, const char *key)
+const char *keel_cli_str_of(const json_t *obj, const char *key)
 {
         const char *v = json_string_value(json_object_get(obj, key));
         return v ? v : "?";
@@ -232,10 +236,10 @@ static int print_json(const json_t *v)
         return KEEL_EXIT_OK;
 }
 
-/* Print "label  value" (value as text_of()). */
-static void field(const char *label, const json_t *v)
+/* Print "label  value" (value as keel_cli_text_of()). */
+void keel_cli_field(const char *label, const json_t *v)
 {
-        char *s = text_of(v);
+        char *s = keel_cli_text_of(v);
         printf("%-19s %s\n", label, s ? s : "?");
         free(s);
 }
@@ -251,8 +255,8 @@ static void print_line(const char *const *cells, const size_t *w, size_t ncols)
 
 /* Print rows (an array of arrays of strings) under headers as a table
  * with ncols (at most TABLE_COLS) columns. */
-static void print_table(const char *const *headers, size_t ncols,
-                        const json_t *rows)
+void keel_cli_print_table(const char *const *headers, size_t ncols,
+                          const json_t *rows)
 {
         size_t w[TABLE_COLS] = {0}, i;
         const char *cells[TABLE_COLS];
@@ -277,10 +281,10 @@ static void print_table(const char *const *headers, size_t ncols,
         }
 }
 
-/* A row cell: v as text_of(), stolen into a JSON string. */
+/* A row cell: v as keel_cli_text_of(), stolen into a JSON string. */
 static json_t *cell(const json_t *v)
 {
-        char *s = text_of(v);
+        char *s = keel_cli_text_of(v);
         json_t *j = s ? json_string(s) : NULL;
         free(s);
         return j ? j : json_string("?");
@@ -371,7 +375,7 @@ static int list(reader_t *r, const keel_cli_read_t *q)
                                     row, cell(json_object_get(wf, cols[c])));
                         json_array_append_new(rows, row);
                 }
-                print_table(headers, 6, rows);
+                keel_cli_print_table(headers, 6, rows);
                 json_decref(rows);
                 if (cursor)
                         printf("(more: --cursor '%s' for the next page, or "
@@ -396,16 +400,16 @@ static int list(reader_t *r, const keel_cli_read_t *q)
 /* The summary fields every verb's text shows first. */
 static void print_summary(const json_t *wf)
 {
-        field("Workflow", json_object_get(wf, "workflow_id"));
-        field("Run", json_object_get(wf, "run_id"));
+        keel_cli_field("Workflow", json_object_get(wf, "workflow_id"));
+        keel_cli_field("Run", json_object_get(wf, "run_id"));
         if (json_object_get(wf, "type"))
-                field("Type", json_object_get(wf, "type"));
-        field("Status", json_object_get(wf, "status"));
+                keel_cli_field("Type", json_object_get(wf, "type"));
+        keel_cli_field("Status", json_object_get(wf, "status"));
         if (json_object_get(wf, "start_time")) {
-                field("Started", json_object_get(wf, "start_time"));
-                field("Closed", json_object_get(wf, "close_time"));
+                keel_cli_field("Started", json_object_get(wf, "start_time"));
+                keel_cli_field("Closed", json_object_get(wf, "close_time"));
         }
-        field("History length", json_object_get(wf, "history_length"));
+        keel_cli_field("History length", json_object_get(wf, "history_length"));
 }
 
 /* Result or failure, whichever the run has. */
@@ -415,15 +419,15 @@ static void print_outcome(const json_t *wf)
         char *d;
 
         if (!f || json_is_null(f)) {
-                field("Result", json_object_get(wf, "result"));
+                keel_cli_field("Result", json_object_get(wf, "result"));
                 return;
         }
-        printf("%-19s %s: %s%s\n", "Failure", str_of(f, "type"),
-               str_of(f, "message"),
+        printf("%-19s %s: %s%s\n", "Failure", keel_cli_str_of(f, "type"),
+               keel_cli_str_of(f, "message"),
                json_is_true(json_object_get(f, "non_retryable"))
                    ? " (non-retryable)"
                    : "");
-        d = text_of(json_object_get(f, "details"));
+        d = keel_cli_text_of(json_object_get(f, "details"));
         if (d && strcmp(d, "-") && strcmp(d, "null"))
                 printf("%-19s %s\n", "Failure details", d);
         free(d);
@@ -443,23 +447,25 @@ static int describe(reader_t *r, const keel_cli_read_t *q)
                 return code;
         }
         print_summary(wf);
-        field("Input", json_object_get(wf, "input"));
+        keel_cli_field("Input", json_object_get(wf, "input"));
         print_outcome(wf);
         v = json_object_get(wf, "state");
         if (v && !json_is_null(v))
-                field("State", v);
+                keel_cli_field("State", v);
         v = json_object_get(wf, "search_attributes");
         if (json_object_size(v))
-                field("Search attributes", v);
+                keel_cli_field("Search attributes", v);
 
         v = json_object_get(wf, "pending_activities");
         printf("%-19s %zu\n", "Pending activities", json_array_size(v));
         for (i = 0; i < json_array_size(v); i++) {
                 const json_t *a = json_array_get(v, i);
-                char *lf = text_of(json_object_get(a, "last_failure"));
-                char *hb = text_of(json_object_get(a, "heartbeat_details"));
-                printf("  %s %s attempt %lld", str_of(a, "activity_id"),
-                       str_of(a, "activity_type"),
+                char *lf = keel_cli_text_of(json_object_get(a, "last_failure"));
+                char *hb =
+                    keel_cli_text_of(json_object_get(a, "heartbeat_details"));
+                printf("  %s %s attempt %lld",
+                       keel_cli_str_of(a, "activity_id"),
+                       keel_cli_str_of(a, "activity_type"),
                        (long long)json_integer_value(
                            json_object_get(a, "attempt")));
                 if (lf && strcmp(lf, "-"))
@@ -474,8 +480,9 @@ static int describe(reader_t *r, const keel_cli_read_t *q)
         printf("%-19s %zu\n", "Pending timers", json_array_size(v));
         for (i = 0; i < json_array_size(v); i++) {
                 const json_t *t = json_array_get(v, i);
-                char *at = text_of(json_object_get(t, "fire_at"));
-                printf("  %s fires at %s\n", str_of(t, "timer_id"), at);
+                char *at = keel_cli_text_of(json_object_get(t, "fire_at"));
+                printf("  %s fires at %s\n", keel_cli_str_of(t, "timer_id"),
+                       at);
                 free(at);
         }
         v = json_object_get(wf, "signals");
@@ -528,7 +535,7 @@ static json_t *details(const json_t *rec)
                         skip = !strcmp(key, common[k]);
                 if (skip)
                         continue;
-                t = text_of(v);
+                t = keel_cli_text_of(v);
                 if (!t || (len && keel__http_append(&s, &len, " ", 0)) ||
                     keel__http_append(&s, &len, key, 0) ||
                     keel__http_append(&s, &len, "=", 0) ||
@@ -626,8 +633,8 @@ static int history(reader_t *r, const keel_cli_read_t *q)
                 json_decref(h);
                 return code;
         }
-        printf("Workflow %s run %s\n", str_of(h, "workflow_id"),
-               str_of(h, "run_id"));
+        printf("Workflow %s run %s\n", keel_cli_str_of(h, "workflow_id"),
+               keel_cli_str_of(h, "run_id"));
         rows = json_array();
         json_array_foreach(json_object_get(h, "events"), i, ev)
         {
@@ -649,7 +656,7 @@ static int history(reader_t *r, const keel_cli_read_t *q)
                     json_pack("[o s s o]", cell(json_object_get(ev, "seq")),
                               when, type ? type : "?", details(rec)));
         }
-        print_table(headers, 4, rows);
+        keel_cli_print_table(headers, 4, rows);
         json_decref(rows);
         json_decref(h);
         return KEEL_EXIT_OK;
@@ -691,7 +698,7 @@ static int result(reader_t *r, const keel_cli_read_t *q)
                 errorf(r,
                        "workflow '%s' is still %s after --wait %lld.%03lld "
                        "s",
-                       q->id, str_of(res, "status"),
+                       q->id, keel_cli_str_of(res, "status"),
                        (long long)(q->wait_ms / 1000),
                        (long long)(q->wait_ms % 1000));
                 code = KEEL_EXIT_FAILURE;
@@ -700,20 +707,42 @@ static int result(reader_t *r, const keel_cli_read_t *q)
         return code;
 }
 
-int keel_cli_workflow_read(const keel_config_t *cfg, const keel_cli_read_t *q)
+/* The projector cfg names (projector.url, http.token, timeout.ms) into
+ * r. Returns an exit code. */
+static int reader_init(reader_t *r, const keel_config_t *cfg)
 {
-        reader_t r = {.verb = q->verb, .id = q->id};
         const char *token = keel_config_get(cfg, "http.token");
         int64_t timeout_ms = 30000;
         char err[1024];
-        int rc;
 
-        rc = keel__http_parse(keel_config_get(cfg, "projector.url"), &r.url,
-                              err, sizeof(err));
-        if (rc) {
-                errorf(&r, "%s (the projector.url setting)", err);
+        if (keel__http_parse(keel_config_get(cfg, "projector.url"), &r->url,
+                             err, sizeof(err))) {
+                errorf(r, "%s (the projector.url setting)", err);
                 return KEEL_EXIT_USAGE;
         }
+        keel_config_get_int(cfg, "timeout.ms", &timeout_ms);
+        r->timeout_ms = (int)timeout_ms;
+        r->token = token && *token ? token : NULL;
+        return KEEL_EXIT_OK;
+}
+
+int keel_cli_projector_get(const keel_config_t *cfg, const char *prog,
+                           const char *id, const char *const *kv, size_t nkv,
+                           json_t **out)
+{
+        reader_t r = {.verb = "", .id = id, .prog = prog};
+        int code = reader_init(&r, cfg);
+        *out = NULL;
+        return code ? code : fetch(&r, target(id, NULL, kv, nkv), 0, out);
+}
+
+int keel_cli_workflow_read(const keel_config_t *cfg, const keel_cli_read_t *q)
+{
+        reader_t r = {.verb = q->verb, .id = q->id};
+        int rc = reader_init(&r, cfg);
+
+        if (rc)
+                return rc;
         if (q->status) {
                 int ok = 0;
                 for (int i = 0; statuses[i]; i++)
@@ -727,9 +756,6 @@ int keel_cli_workflow_read(const keel_config_t *cfg, const keel_cli_read_t *q)
                         return KEEL_EXIT_USAGE;
                 }
         }
-        keel_config_get_int(cfg, "timeout.ms", &timeout_ms);
-        r.timeout_ms = (int)timeout_ms;
-        r.token = token && *token ? token : NULL;
         if (!strcmp(q->verb, "list"))
                 return list(&r, q);
         if (!strcmp(q->verb, "describe"))

@@ -10,6 +10,8 @@
 
 #include "keel/config.h"
 
+#include <jansson.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,5 +43,33 @@ typedef struct keel_cli_read_s {
  * timeout.ms.
  */
 int keel_cli_workflow_read(const keel_config_t *cfg, const keel_cli_read_t *q);
+
+/*
+ * One GET of /api/v1/workflows[/id][?k=v&...] from the projector cfg
+ * names, for other verbs that read it (`keel schedule list|describe`):
+ * kv holds nkv keys and values in turn (pairs whose value is NULL are
+ * left out); 503 is retried until timeout.ms. Errors go to stderr as
+ * "<prog>: ...". Returns an exit code as keel_cli_workflow_read(); *out
+ * (a JSON object, a new reference) is set only with KEEL_EXIT_OK.
+ */
+int keel_cli_projector_get(const keel_config_t *cfg, const char *prog,
+                           const char *id, const char *const *kv, size_t nkv,
+                           json_t **out);
+
+/* v as text: a string as is, null (or NULL) as "-", anything else as
+ * compact JSON. A malloc'd string (NULL: out of memory). */
+char *keel_cli_text_of(const json_t *v);
+
+/* The string obj[key], or "?" when it is missing or not a string. */
+const char *keel_cli_str_of(const json_t *obj, const char *key);
+
+/* Print "label  value" (value as keel_cli_text_of()), label padded to 19
+ * columns as in `keel workflow describe`. */
+void keel_cli_field(const char *label, const json_t *v);
+
+/* Print rows (an array of arrays of strings) under headers as a table of
+ * ncols (at most 8) columns, each as wide as its widest cell. */
+void keel_cli_print_table(const char *const *headers, size_t ncols,
+                          const json_t *rows);
 
 #endif

@@ -15,6 +15,7 @@
 #include "workflow_int.h"
 
 #include "keel/partition.h"
+#include "schedule_int.h"
 #include "search_attrs_int.h"
 
 #include <setjmp.h>
@@ -58,6 +59,9 @@ keel_workflow_fn_t keel__registry_find(const keel_registry_t *reg,
         for (size_t i = 0; reg && type && i < reg->n; i++)
                 if (!strcmp(reg->types[i].type, type))
                         return reg->types[i].fn;
+        /* Built in, in every registry: schedules (schedule_int.h). */
+        if (reg && type && !strcmp(type, KEEL__SCHEDULE_TYPE))
+                return keel__schedule_workflow;
         return NULL;
 }
 
@@ -167,6 +171,9 @@ struct keel_future_s {
         json_t *result;   /* arena-owned */
         keel_failure_t failure;
         int cancelled; /* timer cancelled by the code */
+        /* Events up to this seq cannot resolve it: none before its
+         * command's, nor any looked at already. */
+        int64_t scanned;
 };
 
 typedef struct arena_block_s {
@@ -563,7 +570,9 @@ static int64_t resolution(keel_wf_t *wf, keel_future_t *f, int take)
 {
         if (f->bound)
                 return f->seq;
-        for (int64_t s = 1; s <= (int64_t)wf->n; s++) {
+        /* Events never start to match, nor do taken signals come back:
+         * a loop that selects on the same futures scans each event once. */
+        for (int64_t s = f->scanned + 1; s <= (int64_t)wf->n; s++) {
                 const json_t *ev = event(wf, s);
                 if (f->kind == F_ACTIVITY) {
                         if (strcmp(keel__ev_str(ev, "activity_id"), f->id))
@@ -611,8 +620,10 @@ static int64_t resolution(keel_wf_t *wf, keel_future_t *f, int take)
                         f->bound = 1;
                         f->seq = s;
                 }
+                f->scanned = s - 1;
                 return s;
         }
+        f->scanned = (int64_t)wf->n;
         return 0;
 }
 
@@ -748,7 +759,7 @@ keel_future_t *keel_activity_async(keel_wf_t *wf, const char *name,
         free(in);
         if (!rec)
                 jump(wf, OOM);
-        command(wf, EV_PREFIX "ActivityScheduled", rec);
+        f->scanned = command(wf, EV_PREFIX "ActivityScheduled", rec);
         return f;
 }
 
@@ -786,7 +797,7 @@ keel_future_t *keel_start_child(keel_wf_t *wf, const char *type, json_t *input,
         free(in);
         if (!rec)
                 jump(wf, OOM);
-        command(wf, EV_PREFIX "ChildWorkflowInitiated", rec);
+        f->scanned = command(wf, EV_PREFIX "ChildWorkflowInitiated", rec);
         return f;
 }
 
@@ -809,7 +820,7 @@ keel_future_t *keel_timer(keel_wf_t *wf, int64_t ms)
                         (json_int_t)(keel_now(wf) + ms));
         if (!rec)
                 jump(wf, OOM);
-        command(wf, EV_PREFIX "TimerStarted", rec);
+        f->scanned = command(wf, EV_PREFIX "TimerStarted", rec);
         return f;
 }
 

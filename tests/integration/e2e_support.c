@@ -12,13 +12,17 @@
 #include "keel_test.h"
 #include "payment.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,10 +50,9 @@ int e2e_env_int(const char *name, int dflt)
 
 int e2e_env_init(e2e_env_t *env, const char *name)
 {
-        const char *bindir;
         FILE *bf;
 
-        memset(env, 0, sizeof(*env));
+        e2e_env_init_local(env, name);
         bf = fopen(keel_test_env("KEEL_TEST_KAFKA_FILE"), "r");
         if (!bf)
                 return KEEL_ERR_IO;
@@ -59,6 +62,14 @@ int e2e_env_init(e2e_env_t *env, const char *name)
         }
         fclose(bf);
         env->bootstrap[strcspn(env->bootstrap, "\r\n")] = '\0';
+        return KEEL_OK;
+}
+
+void e2e_env_init_local(e2e_env_t *env, const char *name)
+{
+        const char *bindir;
+
+        memset(env, 0, sizeof(*env));
         bindir = keel_test_env("KEEL_TEST_BIN_DIR");
         env->module = keel_test_env("KEEL_TEST_PAYMENT_MODULE");
         snprintf(env->orch_bin, sizeof(env->orch_bin), "%s/keel-orchestrator",
@@ -68,7 +79,6 @@ int e2e_env_init(e2e_env_t *env, const char *name)
         snprintf(env->workdir, sizeof(env->workdir), "%s/%s-%d",
                  keel_test_env("KEEL_TEST_WORK_DIR"), name, (int)getpid());
         mkdir(env->workdir, 0755);
-        return KEEL_OK;
 }
 
 int e2e_topics_create(const e2e_env_t *env)
@@ -304,9 +314,16 @@ static pid_t spawn_with(const e2e_env_t *env, const char *logname,
 
 pid_t e2e_start_dev_broker(e2e_env_t *env, int partitions, int lifetime_s)
 {
+        return e2e_start_dev_broker_args(env, partitions, lifetime_s, NULL);
+}
+
+pid_t e2e_start_dev_broker_args(e2e_env_t *env, int partitions, int lifetime_s,
+                                const char *const extra[])
+{
         char keel[600], portfile[700], parts[16], life[16];
-        char *argv[10];
+        char *argv[40];
         pid_t broker;
+        int n;
         FILE *f;
 
         snprintf(keel, sizeof(keel), "%s/keel",
@@ -324,7 +341,9 @@ pid_t e2e_start_dev_broker(e2e_env_t *env, int partitions, int lifetime_s)
         argv[5] = parts;
         argv[6] = "--port-file";
         argv[7] = portfile;
-        argv[8] = NULL;
+        for (n = 8; extra && *extra && n < 39; extra++)
+                argv[n++] = (char *)*extra;
+        argv[n] = NULL;
         if ((broker = e2e_spawn(env, "dev-broker.log", argv)) <= 0)
                 return -1;
         env->bootstrap[0] = '\0';
@@ -702,4 +721,133 @@ int e2e_effects_count(const char *path, const char *activity, e2e_watch_t *w,
         }
         fclose(f);
         return total;
+}
+
+/* ---- the dev broker's control port ------------------------------------ */
+
+int e2e_dev_broker_control(int port, const char *cmd, char *reply, size_t size)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        size_t len = 0, cl = strlen(cmd);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        char c;
+
+        reply[0] = '\0';
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+            send(fd, cmd, cl, MSG_NOSIGNAL) != (ssize_t)cl ||
+            send(fd, "\n", 1, MSG_NOSIGNAL) != 1) {
+                snprintf(reply, size, "error control port %d: %s", port,
+                         strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return -1;
+        }
+        while (recv(fd, &c, 1, 0) == 1 && c != '\n')
+                if (len + 1 < size)
+                        reply[len++] = c;
+        reply[len] = '\0';
+        close(fd);
+        return strncmp(reply, "ok", 2) ? -1 : 0;
+}
+
+/* ---- programs run to their end, children that ended --------------------- */
+
+int e2e_run(const e2e_env_t *env, const char *logname, char *const argv[],
+            int timeout_ms)
+{
+        int64_t deadline = e2e_now_ms() + timeout_ms;
+        pid_t pid = e2e_spawn(env, logname, argv);
+        int st;
+
+        if (pid <= 0)
+                return -1;
+        while (e2e_now_ms() < deadline) {
+                if (e2e_reap(pid, &st))
+                        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+                e2e_sleep_ms(50);
+        }
+        fprintf(stderr, "%s: still running after %d ms, killed\n", argv[0],
+                timeout_ms);
+        e2e_stop(pid, SIGKILL);
+        return -1;
+}
+
+int e2e_reap(pid_t pid, int *status)
+{
+        int st = 0;
+        if (pid <= 0 || waitpid(pid, &st, WNOHANG) != pid)
+                return 0;
+        forget(pid);
+        if (status)
+                *status = st;
+        return 1;
+}
+
+/* ---- keel-projector ----------------------------------------------------- */
+
+pid_t e2e_start_projector(const e2e_env_t *env, const char *logname,
+                          const char *port_file, const char *const extra[])
+{
+        char bin[600];
+        const char *fixed[] = {bin,
+                               "--bootstrap",
+                               env->bootstrap,
+                               "-X",
+                               "http.listen=127.0.0.1:0",
+                               "--port-file",
+                               port_file,
+                               NULL};
+        snprintf(bin, sizeof(bin), "%s/keel-projector",
+                 keel_test_env("KEEL_TEST_BIN_DIR"));
+        unlink(port_file);
+        return spawn_with(env, logname, fixed, extra);
+}
+
+int e2e_read_port(const char *path, int64_t deadline)
+{
+        do {
+                FILE *f = fopen(path, "r");
+                int port = 0;
+                if (f) {
+                        if (fscanf(f, "%d", &port) != 1)
+                                port = 0;
+                        fclose(f);
+                }
+                if (port > 0)
+                        return port;
+                e2e_sleep_ms(100);
+        } while (e2e_now_ms() < deadline);
+        return -1;
+}
+
+/* ---- killing a process again and again --------------------------------- */
+
+static void *killer_main(void *arg)
+{
+        e2e_killer_t *k = arg;
+        unsigned seed = (unsigned)getpid();
+        int span = k->max_ms > k->min_ms ? k->max_ms - k->min_ms : 1;
+        for (int i = 0; i < k->kills && !k->stop; i++) {
+                e2e_sleep_ms(k->min_ms + rand_r(&seed) % span);
+                if (k->stop)
+                        break;
+                e2e_stop(k->pid, SIGKILL);
+                k->pid = k->restart();
+                k->done++;
+        }
+        return NULL;
+}
+
+int e2e_killer_start(e2e_killer_t *k)
+{
+        k->done = k->stop = 0;
+        return pthread_create(&k->thread, NULL, killer_main, k) ? -1 : 0;
+}
+
+void e2e_killer_stop(e2e_killer_t *k)
+{
+        k->stop = 1;
+        pthread_join(k->thread, NULL);
 }

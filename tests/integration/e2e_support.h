@@ -16,6 +16,7 @@
 #include "keel/keel.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -41,6 +42,10 @@ typedef struct e2e_env_s {
  */
 int e2e_env_init(e2e_env_t *env, const char *name);
 
+/* The same without a broker (env->bootstrap empty, KEEL_TEST_KAFKA_FILE
+ * not needed), for a test that starts a dev broker of its own. */
+void e2e_env_init_local(e2e_env_t *env, const char *name);
+
 /* Create keel's topics (E2E_PARTITIONS, with the "payments" queue) unless
  * they exist; KEEL_OK or the error, printed. */
 int e2e_topics_create(const e2e_env_t *env);
@@ -59,6 +64,11 @@ int e2e_create_topic(const char *bootstrap, const char *topic, int partitions);
  * bootstrap address replaces env->bootstrap. Its pid, or -1 (printed).
  */
 pid_t e2e_start_dev_broker(e2e_env_t *env, int partitions, int lifetime_s);
+
+/* The same with more `keel dev-broker` arguments (NULL-terminated; may be
+ * NULL), such as --brokers 3 or --control-file <workdir>/F. */
+pid_t e2e_start_dev_broker_args(e2e_env_t *env, int partitions, int lifetime_s,
+                                const char *const extra[]);
 
 /*
  * Read every partition of topic from the beginning to its end (the
@@ -215,5 +225,64 @@ int e2e_wf_published(const e2e_wf_t *wf, const char *key, const char *value);
  */
 int e2e_effects_count(const char *path, const char *activity, e2e_watch_t *w,
                       int *counts);
+
+/* ---- the dev broker's control port ------------------------------------ */
+
+/*
+ * Send one command line to the dev broker's control port on 127.0.0.1
+ * (the port its --control-file holds: e2e_read_port()) and
+ * read its one-line reply into reply (without the newline). 0 if the
+ * reply is "ok ...", -1 otherwise (reply says why).
+ */
+int e2e_dev_broker_control(int port, const char *cmd, char *reply, size_t size);
+
+/* ---- programs run to their end, children that ended --------------------- */
+
+/*
+ * Run argv as e2e_spawn() does and wait up to timeout_ms for it to end
+ * (then SIGKILL it). Its exit code, or -1 (killed, by a signal or the
+ * timeout, or not started).
+ */
+int e2e_run(const e2e_env_t *env, const char *logname, char *const argv[],
+            int timeout_ms);
+
+/* Whether child pid (of e2e_spawn()) has ended: if so 1, with its
+ * waitpid() status in *status (may be NULL), and it is forgotten; 0 while
+ * it runs. */
+int e2e_reap(pid_t pid, int *status);
+
+/* ---- keel-projector ----------------------------------------------------- */
+
+/*
+ * keel-projector on 127.0.0.1 at a port chosen at run time, which it
+ * writes to port_file (removed first), logging to logname, with the extra
+ * arguments (NULL-terminated; may be NULL). Its pid, or -1.
+ */
+pid_t e2e_start_projector(const e2e_env_t *env, const char *logname,
+                          const char *port_file, const char *const extra[]);
+
+/* The port a daemon wrote to path (its --port-file), looking until the
+ * monotonic clock passes deadline (e2e_now_ms()); -1 if none by then. */
+int e2e_read_port(const char *path, int64_t deadline);
+
+/* ---- killing a process again and again --------------------------------- */
+
+/*
+ * A thread that kills pid with SIGKILL `kills` times, a random min_ms to
+ * max_ms apart, starting it again each time with restart() (which returns
+ * the new pid). Set pid, restart, kills, min_ms and max_ms, then
+ * e2e_killer_start(); e2e_killer_stop() ends it early if need be and
+ * waits for it. done says how many kills it made; pid is the live one.
+ */
+typedef struct e2e_killer_s {
+        pid_t (*restart)(void);
+        volatile pid_t pid;
+        int kills, min_ms, max_ms;
+        volatile int done, stop;
+        pthread_t thread;
+} e2e_killer_t;
+
+int e2e_killer_start(e2e_killer_t *k);
+void e2e_killer_stop(e2e_killer_t *k);
 
 #endif

@@ -16,7 +16,6 @@
 #include "keel/keel.h"
 #include "keel_test.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,31 +27,14 @@
 static e2e_env_t procs;
 static const char *module;
 static char instance[96];
-static volatile pid_t orch_pid;
-static volatile int kills_done, stop_killing;
+/* The orchestrator, and what kills it (its pid is the live one). */
+static e2e_killer_t killer;
 
 static pid_t start_orchestrator(void)
 {
         const char *extra[] = {"-X", instance, NULL};
         return e2e_start_orchestrator(&procs, "orchestrator.log", module,
                                       extra);
-}
-
-/* Kill the orchestrator with SIGKILL *arg times, 0.7 to 2 s apart, and
- * start it again each time. */
-static void *killer(void *arg)
-{
-        int kills = *(int *)arg;
-        unsigned seed = (unsigned)getpid();
-        for (int k = 0; k < kills && !stop_killing; k++) {
-                e2e_sleep_ms(700 + rand_r(&seed) % 1300);
-                if (stop_killing)
-                        break;
-                e2e_stop(orch_pid, SIGKILL);
-                orch_pid = start_orchestrator();
-                kills_done++;
-        }
-        return NULL;
 }
 
 static int count_events(const e2e_wf_t *wf, const char *type)
@@ -71,7 +53,6 @@ static void test_children_through_orchestrator_crashes(void)
         keel_config_t *cfg = keel_config_new();
         keel_client_t *client;
         e2e_watch_t *w;
-        pthread_t kt;
         char prefix[64], id[128], err[1024];
 
         CU_ASSERT_EQUAL_FATAL(e2e_env_init(&procs, "child"), KEEL_OK);
@@ -83,8 +64,12 @@ static void test_children_through_orchestrator_crashes(void)
         CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&procs), KEEL_OK);
         client = keel_client_new(cfg, err, sizeof(err));
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
-        orch_pid = start_orchestrator();
-        pthread_create(&kt, NULL, killer, &kills);
+        killer.pid = start_orchestrator();
+        killer.restart = start_orchestrator;
+        killer.kills = kills;
+        killer.min_ms = 700;
+        killer.max_ms = 2000;
+        CU_ASSERT_EQUAL_FATAL(e2e_killer_start(&killer), 0);
 
         /* parent i is "<prefix><i>"; its children "<prefix><n + 3i + j>" */
         for (int i = 0; i < n; i++) {
@@ -109,8 +94,7 @@ static void test_children_through_orchestrator_crashes(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(w);
         CU_ASSERT(e2e_watch_until(w, e2e_now_ms() + 180000,
                                   e2e_watch_all_closed, NULL));
-        stop_killing = 1;
-        pthread_join(kt, NULL);
+        e2e_killer_stop(&killer);
         e2e_watch_until(w, e2e_now_ms() + 2000, NULL, NULL);
 
         for (int i = 0; i < n; i++) {
@@ -156,14 +140,14 @@ static void test_children_through_orchestrator_crashes(void)
         }
         printf("\n  %d parents, %d children: %d closed, %d wrong parents, "
                "%d wrong children, %d kills, %d seq violations\n",
-               n, n * KIDS, w->closed, wrong, bad_kids, kills_done,
+               n, n * KIDS, w->closed, wrong, bad_kids, killer.done,
                w->seq_violations);
         CU_ASSERT_EQUAL(w->closed, total);
         CU_ASSERT_EQUAL(wrong, 0);
         CU_ASSERT_EQUAL(bad_kids, 0);
         CU_ASSERT_EQUAL(w->seq_violations, 0);
-        CU_ASSERT_EQUAL(kills_done, kills);
-        e2e_stop(orch_pid, SIGTERM);
+        CU_ASSERT_EQUAL(killer.done, kills);
+        e2e_stop(killer.pid, SIGTERM);
         e2e_watch_destroy(w);
         keel_client_destroy(client);
         keel_config_destroy(cfg);
@@ -208,7 +192,7 @@ static void test_child_close_policies_and_cancel_on_kafka(void)
         CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&procs), KEEL_OK);
         client = keel_client_new(cfg, err, sizeof(err));
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
-        orch_pid = start_orchestrator();
+        killer.pid = start_orchestrator();
         /* 0: children 2 (terminate), 3 (cancel), 4 (abandon);
          * 1: children 5 (terminate), 6 (cancel) */
         in = json_pack("{s[{ss ss}{ss ss}{ss ss}]}", "children", "id", ids[2],
@@ -253,7 +237,7 @@ static void test_child_close_policies_and_cancel_on_kafka(void)
         for (int i = 0; i < 7; i++)
                 CU_ASSERT(w->wfs[i].closes <= 1);
         CU_ASSERT_EQUAL(w->seq_violations, 0);
-        e2e_stop(orch_pid, SIGTERM);
+        e2e_stop(killer.pid, SIGTERM);
         e2e_watch_destroy(w);
         keel_client_destroy(client);
         keel_config_destroy(cfg);

@@ -18,7 +18,6 @@
 #include "keel/keel.h"
 #include "keel_test.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,31 +29,14 @@
 static e2e_env_t procs;
 static const char *module;
 static char instance[96];
-static volatile pid_t orch_pid;
-static volatile int kills_done, stop_killing;
+/* The orchestrator, and what kills it (its pid is the live one). */
+static e2e_killer_t killer;
 
 static pid_t start_orchestrator(void)
 {
         const char *extra[] = {"-X", instance, NULL};
         return e2e_start_orchestrator(&procs, "orchestrator.log", module,
                                       extra);
-}
-
-/* Kill the orchestrator with SIGKILL *arg times, 1 to 2.5 s apart, and
- * start it again each time. */
-static void *killer(void *arg)
-{
-        int kills = *(int *)arg;
-        unsigned seed = (unsigned)getpid();
-        for (int k = 0; k < kills && !stop_killing; k++) {
-                e2e_sleep_ms(1000 + rand_r(&seed) % 1500);
-                if (stop_killing)
-                        break;
-                e2e_stop(orch_pid, SIGKILL);
-                orch_pid = start_orchestrator();
-                kills_done++;
-        }
-        return NULL;
 }
 
 /* The completed run's result (new reference), or NULL. */
@@ -77,7 +59,6 @@ static void test_continue_as_new_through_orchestrator_crashes(void)
         keel_client_t *client;
         keel_start_options_t timeout_opts = {0};
         e2e_watch_t *w;
-        pthread_t kt;
         char prefix[64], id[128], err[1024];
         int wrong = 0, timed_out = 0;
 
@@ -90,7 +71,11 @@ static void test_continue_as_new_through_orchestrator_crashes(void)
         CU_ASSERT_EQUAL_FATAL(e2e_topics_create(&procs), KEEL_OK);
         client = keel_client_new(cfg, err, sizeof(err));
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
-        orch_pid = start_orchestrator();
+        killer.pid = start_orchestrator();
+        killer.restart = start_orchestrator;
+        killer.kills = kills;
+        killer.min_ms = 1000;
+        killer.max_ms = 2500;
 
         for (int i = 0; i < n; i++) {
                 json_t *in =
@@ -112,7 +97,7 @@ static void test_continue_as_new_through_orchestrator_crashes(void)
                                 KEEL_OK);
                 json_decref(in);
         }
-        pthread_create(&kt, NULL, killer, &kills);
+        CU_ASSERT_EQUAL_FATAL(e2e_killer_start(&killer), 0);
         /* The signals, round by round: each round reaches a counter while
          * it waits, sleeps or is being continued. */
         for (int k = 1; k <= sigs; k++) {
@@ -132,8 +117,7 @@ static void test_continue_as_new_through_orchestrator_crashes(void)
         CU_ASSERT_PTR_NOT_NULL_FATAL(w);
         CU_ASSERT(e2e_watch_until(w, e2e_now_ms() + 180000,
                                   e2e_watch_all_closed, NULL));
-        stop_killing = 1;
-        pthread_join(kt, NULL);
+        e2e_killer_stop(&killer);
         e2e_watch_until(w, e2e_now_ms() + 2000, NULL, NULL);
 
         for (int i = 0; i < n; i++) {
@@ -161,14 +145,14 @@ static void test_continue_as_new_through_orchestrator_crashes(void)
         }
         printf("\n  %d counters: %d closed, %d wrong; %d/%d sleepers timed "
                "out; %d kills; %d seq violations\n",
-               n, w->closed - SLEEPERS, wrong, timed_out, SLEEPERS, kills_done,
+               n, w->closed - SLEEPERS, wrong, timed_out, SLEEPERS, killer.done,
                w->seq_violations);
         CU_ASSERT_EQUAL(w->closed, n + SLEEPERS);
         CU_ASSERT_EQUAL(wrong, 0);
         CU_ASSERT_EQUAL(timed_out, SLEEPERS);
         CU_ASSERT_EQUAL(w->seq_violations, 0);
-        CU_ASSERT_EQUAL(kills_done, kills);
-        e2e_stop(orch_pid, SIGTERM);
+        CU_ASSERT_EQUAL(killer.done, kills);
+        e2e_stop(killer.pid, SIGTERM);
         e2e_watch_destroy(w);
         keel_client_destroy(client);
         keel_config_destroy(cfg);

@@ -52,14 +52,16 @@ typedef keel_err_t (*keel_workflow_fn_t)(keel_wf_t *wf, const json_t *input,
 
 /* ---- registry ---------------------------------------------------------- */
 
-/* A new, empty registry of workflow types; NULL if out of memory. */
+/* A new registry of workflow types; NULL if out of memory. Besides the
+ * types registered in it, every registry knows the built-in type
+ * "keel.schedule" (schedules, docs/concepts.md). */
 keel_registry_t *keel_registry_new(void);
 
 /* Frees reg; accepts NULL. */
 void keel_registry_destroy(keel_registry_t *reg);
 
 /* Register workflow type `type` (copied). KEEL_ERR_INVALID_ARG for an
- * empty name or one already registered. */
+ * empty name, one already registered or a built-in one. */
 int keel_workflow_register(keel_registry_t *reg, const char *type,
                            keel_workflow_fn_t fn);
 
