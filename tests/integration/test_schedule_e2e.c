@@ -174,7 +174,7 @@ static void test_schedule_through_orchestrator_crashes(void)
         pid_t orch, proj;
         char name[64], prefix[80], id[128], topic[96], url[64];
         char pf[700], err[1024];
-        int port = 0, kills = 0, twice = 0, unnamed = 0;
+        int port, kills = 0, twice = 0, unnamed = 0;
         int64_t lo = -1, hi = -1;
         const json_t *ev;
         size_t i;
@@ -193,21 +193,8 @@ static void test_schedule_through_orchestrator_crashes(void)
         client = keel_client_new(cfg, err, sizeof(err));
         CU_ASSERT_PTR_NOT_NULL_FATAL(client);
         orch = start_orchestrator();
-        {
-                char bin[600];
-                const char *av[] = {bin,
-                                    "--bootstrap",
-                                    procs.bootstrap,
-                                    "-X",
-                                    "http.listen=127.0.0.1:0",
-                                    "--port-file",
-                                    pf,
-                                    NULL};
-                snprintf(bin, sizeof(bin), "%s/keel-projector",
-                         keel_test_env("KEEL_TEST_BIN_DIR"));
-                snprintf(pf, sizeof(pf), "%s/projector.port", procs.workdir);
-                proj = e2e_spawn(&procs, "projector.log", (char *const *)av);
-        }
+        snprintf(pf, sizeof(pf), "%s/projector.port", procs.workdir);
+        proj = e2e_start_projector(&procs, "projector.log", pf, NULL);
 
         /* A bad cron expression is a usage error; nothing is sent. */
         {
@@ -334,16 +321,7 @@ static void test_schedule_through_orchestrator_crashes(void)
                   NULL);
 
         /* keel schedule list through keel-projector: paused */
-        for (int64_t end = e2e_now_ms() + 60000; e2e_now_ms() < end;) {
-                FILE *f = fopen(pf, "r");
-                if (f && fscanf(f, "%d", &port) != 1)
-                        port = 0;
-                if (f)
-                        fclose(f);
-                if (port > 0)
-                        break;
-                e2e_sleep_ms(200);
-        }
+        port = e2e_read_port(pf, e2e_now_ms() + 60000);
         CU_ASSERT_FATAL(port > 0);
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
         for (int64_t end = e2e_now_ms() + 60000; e2e_now_ms() < end;
