@@ -12,12 +12,15 @@
 #include <keel/keel.h>
 
 /* Effects made so far, in memory and, if a path was given, in a file of
- * lines "<activity type>\t<idempotency key>". Thread-safe. */
+ * lines "<activity type>\t<idempotency key>". Thread-safe; processes
+ * sharing the file share its effects too. */
 typedef struct example_effects_s example_effects_t;
 
-/* A log appending to path (NULL: in memory only), which first reads the
- * effects the file holds already, so a restarted worker makes none of
- * them again. NULL if the file cannot be opened or out of memory. */
+/* A log appending to path (NULL: in memory only). Before each effect it
+ * reads what the file gained since (under an exclusive flock), so neither
+ * a restarted worker nor another worker on the same file makes an effect
+ * recorded there again. NULL if the file cannot be opened or out of
+ * memory. */
 example_effects_t *example_effects_open(const char *path);
 
 /* Frees fx; accepts NULL. */

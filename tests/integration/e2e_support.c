@@ -237,6 +237,27 @@ static void forget(pid_t pid)
 
 void e2e_stop_all(void)
 {
+        /* SIGTERM first, for up to 2 s: a dev broker runs under
+         * timeout(1), which passes SIGTERM on to it but, killed itself,
+         * would leave it running with no time limit. */
+        for (int i = 0; i < MAX_CHILDREN; i++)
+                if (children[i] > 0)
+                        kill(children[i], SIGTERM);
+        for (int t = 0; t < 20; t++) {
+                int left = 0;
+                for (int i = 0; i < MAX_CHILDREN; i++) {
+                        int st;
+                        if (children[i] <= 0)
+                                continue;
+                        if (waitpid(children[i], &st, WNOHANG) == children[i])
+                                children[i] = 0;
+                        else
+                                left++;
+                }
+                if (!left)
+                        return;
+                e2e_sleep_ms(100);
+        }
         for (int i = 0; i < MAX_CHILDREN; i++) {
                 int st;
                 if (children[i] <= 0)

@@ -126,8 +126,9 @@ pid_t e2e_spawn(const e2e_env_t *env, const char *logname, char *const argv[]);
  * Returns the exit status from waitpid(), or -1. */
 int e2e_stop(pid_t pid, int sig);
 
-/* SIGKILL every child e2e_spawn() started and nobody stopped yet; also
- * run at exit, so a failed test leaves no process behind. */
+/* Stop every child e2e_spawn() started and nobody stopped yet (SIGTERM,
+ * then SIGKILL after 2 s); also run at exit, so a failed test leaves no
+ * process behind. */
 void e2e_stop_all(void);
 
 /*
