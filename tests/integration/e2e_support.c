@@ -872,3 +872,17 @@ void e2e_killer_stop(e2e_killer_t *k)
         k->stop = 1;
         pthread_join(k->thread, NULL);
 }
+
+int e2e_log_count(const e2e_env_t *env, const char *logname, const char *needle)
+{
+        char path[700], line[4096];
+        int n = 0;
+        FILE *f;
+        snprintf(path, sizeof(path), "%s/%s", env->workdir, logname);
+        if (!(f = fopen(path, "r")))
+                return 0;
+        while (fgets(line, sizeof(line), f))
+                n += strstr(line, needle) != NULL;
+        fclose(f);
+        return n;
+}

@@ -266,6 +266,11 @@ pid_t e2e_start_projector(const e2e_env_t *env, const char *logname,
  * monotonic clock passes deadline (e2e_now_ms()); -1 if none by then. */
 int e2e_read_port(const char *path, int64_t deadline);
 
+/* How many lines of the file logname in env's work directory hold needle
+ * (0 if it cannot be read): how often a daemon logged something. */
+int e2e_log_count(const e2e_env_t *env, const char *logname,
+                  const char *needle);
+
 /* ---- killing a process again and again --------------------------------- */
 
 /*

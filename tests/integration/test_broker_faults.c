@@ -83,21 +83,6 @@ static pid_t start_worker(void)
         return e2e_start_worker(&procs, "worker.log", effects, extra);
 }
 
-/* How many lines of the work directory's file hold needle. */
-static int log_count(const char *file, const char *needle)
-{
-        char path[700], line[2048];
-        int n = 0;
-        FILE *f;
-        snprintf(path, sizeof(path), "%s/%s", procs.workdir, file);
-        if (!(f = fopen(path, "r")))
-                return 0;
-        while (fgets(line, sizeof(line), f))
-                n += strstr(line, needle) != NULL;
-        fclose(f);
-        return n;
-}
-
 /*
  * What each test runs: a dev broker of its own (`keel dev-broker --brokers
  * B` with the payments queue and the control port; it stops by itself
@@ -136,10 +121,12 @@ static void run_start(faultrun_t *fr, const char *name, const char *brokers,
         CU_ASSERT_PTR_NOT_NULL_FATAL(fr->client);
         orch_pid = start_orchestrator();
         fr->worker = start_worker();
-        for (int i = 0;
-             i < 300 && !log_count("orchestrator.log", "msg=assigned"); i++)
+        for (int i = 0; i < 300 && !e2e_log_count(&procs, "orchestrator.log",
+                                                  "msg=assigned");
+             i++)
                 e2e_sleep_ms(100);
-        CU_ASSERT_FATAL(log_count("orchestrator.log", "msg=assigned") > 0);
+        CU_ASSERT_FATAL(
+            e2e_log_count(&procs, "orchestrator.log", "msg=assigned") > 0);
 }
 
 static void run_stop(faultrun_t *fr)
@@ -433,18 +420,20 @@ static void print_recovery(e2e_watch_t *w)
         }
         if (f)
                 fclose(f);
-        fprintf(stderr,
-                "orchestrator: %d assignments, %d partitions taken, %d failed "
-                "transactions, %d failed claims, %d given up as fenced, %d "
-                "takes tried again; workflows: %d activity timeouts, %d "
-                "activity retries\n",
-                log_count("orchestrator.log", "msg=assigned"),
-                log_count("orchestrator.log", "msg=claimed"),
-                log_count("orchestrator.log", "transaction failed\""),
-                log_count("orchestrator.log", "committing the claim failed"),
-                log_count("orchestrator.log", "msg=\"fenced:"),
-                log_count("orchestrator.log", "trying again\" in_ms"), timeouts,
-                retries);
+        fprintf(
+            stderr,
+            "orchestrator: %d assignments, %d partitions taken, %d failed "
+            "transactions, %d failed claims, %d given up as fenced, %d "
+            "takes tried again; workflows: %d activity timeouts, %d "
+            "activity retries\n",
+            e2e_log_count(&procs, "orchestrator.log", "msg=assigned"),
+            e2e_log_count(&procs, "orchestrator.log", "msg=claimed"),
+            e2e_log_count(&procs, "orchestrator.log", "transaction failed\""),
+            e2e_log_count(&procs, "orchestrator.log",
+                          "committing the claim failed"),
+            e2e_log_count(&procs, "orchestrator.log", "msg=\"fenced:"),
+            e2e_log_count(&procs, "orchestrator.log", "trying again\" in_ms"),
+            timeouts, retries);
 }
 
 /* ---- the test --------------------------------------------------------- */
@@ -623,8 +612,9 @@ static void test_faults_task_topic_unavailable_costs_no_attempt(void)
             e2e_wf_event(&w->wfs[0], "ActivityTimedOut", NULL, 0));
         CU_ASSERT_PTR_NULL(
             e2e_wf_event(&w->wfs[0], "ActivityRetried", NULL, 0));
-        CU_ASSERT_EQUAL(
-            log_count("orchestrator.log", "no topic for task queue"), 0);
+        CU_ASSERT_EQUAL(e2e_log_count(&procs, "orchestrator.log",
+                                      "no topic for task queue"),
+                        0);
 
         e2e_watch_destroy(w);
         run_stop(&fr);
@@ -669,7 +659,8 @@ static void test_faults_partition_taken_again_after_failed_reopens(void)
         CU_ASSERT_EQUAL(left, 0);
         fprintf(stderr, "errors spent after %lld ms, %d reopens failed\n",
                 (long long)(e2e_now_ms() - t0),
-                log_count("orchestrator.log", "could not take partitions"));
+                e2e_log_count(&procs, "orchestrator.log",
+                              "could not take partitions"));
 
         w = e2e_watch_new(procs.bootstrap, prefix, n, 0);
         CU_ASSERT_PTR_NOT_NULL_FATAL(w);

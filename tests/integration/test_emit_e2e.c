@@ -55,22 +55,6 @@ static pid_t start_orchestrator(void)
                                       extra);
 }
 
-/* How often the orchestrators so far took their partitions (restored and
- * claimed them): "msg=assigned" lines in their log. */
-static int assignments(void)
-{
-        char path[700], line[1024];
-        int n = 0;
-        FILE *f;
-        snprintf(path, sizeof(path), "%s/orchestrator.log", procs.workdir);
-        if (!(f = fopen(path, "r")))
-                return 0;
-        while (fgets(line, sizeof(line), f))
-                n += strstr(line, "msg=assigned") != NULL;
-        fclose(f);
-        return n;
-}
-
 static volatile pid_t orch_pid;
 static volatile int kills_done, all_done;
 
@@ -84,14 +68,17 @@ static void *killer(void *arg)
         int before = 0;
         for (int k = 0; k < kills && !all_done; k++) {
                 int64_t until = e2e_now_ms() + 60000;
-                while (!all_done && assignments() <= before &&
+                while (!all_done &&
+                       e2e_log_count(&procs, "orchestrator.log",
+                                     "msg=assigned") <= before &&
                        e2e_now_ms() < until)
                         e2e_sleep_ms(50);
                 /* a random moment: 0.2 to 1 s into its work */
                 e2e_sleep_ms(200 + rand_r(&seed) % 800);
                 if (all_done)
                         break;
-                before = assignments();
+                before =
+                    e2e_log_count(&procs, "orchestrator.log", "msg=assigned");
                 e2e_stop(orch_pid, SIGKILL);
                 orch_pid = start_orchestrator();
                 kills_done++;

@@ -78,22 +78,6 @@ static pid_t start_ingress(void)
         return e2e_spawn(&procs, "ingress.log", argv);
 }
 
-/* How often the orchestrators so far took their partitions: the
- * "msg=assigned" lines in their log. */
-static int assignments(void)
-{
-        char path[700], line[2048];
-        int n = 0;
-        FILE *f;
-        snprintf(path, sizeof(path), "%s/orchestrator.log", procs.workdir);
-        if (!(f = fopen(path, "r")))
-                return 0;
-        while (fgets(line, sizeof(line), f))
-                n += strstr(line, "msg=assigned") != NULL;
-        fclose(f);
-        return n;
-}
-
 static volatile pid_t orch_pid, ingress_pid;
 static volatile int kills_wanted, kills_done, ingress_kills, stop_killing;
 
@@ -107,13 +91,16 @@ static void *killer(void *arg)
         (void)arg;
         for (int k = 0; k < kills_wanted && !stop_killing; k++) {
                 int64_t until = e2e_now_ms() + 60000;
-                while (!stop_killing && assignments() <= before &&
+                while (!stop_killing &&
+                       e2e_log_count(&procs, "orchestrator.log",
+                                     "msg=assigned") <= before &&
                        e2e_now_ms() < until)
                         e2e_sleep_ms(50);
                 e2e_sleep_ms(300 + rand_r(&seed) % 1200);
                 if (stop_killing)
                         break;
-                before = assignments();
+                before =
+                    e2e_log_count(&procs, "orchestrator.log", "msg=assigned");
                 e2e_stop(orch_pid, SIGKILL);
                 if (k % 2 == 0) {
                         e2e_stop(ingress_pid, SIGKILL);

@@ -41,21 +41,6 @@ static int read_port(const char *path, int64_t deadline)
         return -1;
 }
 
-/* Lines of <workdir>/<log> holding `what`. */
-static int log_count(const char *log, const char *what)
-{
-        char path[700], line[4096];
-        FILE *f;
-        int n = 0;
-        snprintf(path, sizeof(path), "%s/%s", env.workdir, log);
-        if (!(f = fopen(path, "r")))
-                return 0;
-        while (fgets(line, sizeof(line), f))
-                n += strstr(line, what) != NULL;
-        fclose(f);
-        return n;
-}
-
 /* A projector logging to <name>.log; its port once ready, or -1. */
 static int projector_start(const char *name, pid_t *pid)
 {
@@ -246,12 +231,13 @@ static void test_retention_e2e_deleted_and_forgotten(void)
                                       orch_args);
         CU_ASSERT_FATAL(orch > 0);
         deadline = e2e_now_ms() + 60000;
-        while (log_count("orchestrator-2.log", "msg=claimed") <
+        while (e2e_log_count(&env, "orchestrator-2.log", "msg=claimed") <
                    E2E_PARTITIONS &&
                e2e_now_ms() < deadline)
                 e2e_sleep_ms(100);
-        CU_ASSERT_EQUAL_FATAL(log_count("orchestrator-2.log", "msg=claimed"),
-                              E2E_PARTITIONS);
+        CU_ASSERT_EQUAL_FATAL(
+            e2e_log_count(&env, "orchestrator-2.log", "msg=claimed"),
+            E2E_PARTITIONS);
         e2e_sleep_ms(3000); /* past any retention it could restart */
         read_history(&s2, gone, run_id);
         CU_ASSERT_EQUAL(s2.values, s.values);
