@@ -7,6 +7,7 @@
  * bytes that remain before anything is allocated for it.
  */
 #include "keel/codec.h"
+#include "codec_int.h"
 #include "error_int.h"
 #include "keel/error.h"
 #include "schema_int.h"
@@ -798,6 +799,300 @@ int keel_codec_decode(const void *buf, size_t len, const char **type,
         if (!rc)
                 *type = reader->fullname;
         return rc;
+}
+
+/* ---- scanning: checked like dec_value(), nothing built ---------------- */
+
+/* Is s (n bytes) what json_stringn() accepts? ASCII at once, the rest as
+ * jansson checks it. */
+static int text_valid(const unsigned char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (s[i] >= 0x80)
+                        return utf8_valid((const char *)s, n);
+        return 1;
+}
+
+/* Fill field f with value v of type t, found at d->p before it was read. */
+static void scan_take(keel__scan_field_t *f, const keel__av_node_t *t,
+                      const unsigned char *at, int64_t v, size_t n)
+{
+        if (!f)
+                return;
+        f->found = t->kind != KEEL__AV_NULL;
+        f->i = v;
+        f->s = (const char *)at;
+        f->n = n;
+}
+
+static int scan_value(dec_t *d, const keel__av_node_t *t, int depth,
+                      keel__scan_field_t *f);
+
+static int scan_items(dec_t *d, const keel__av_node_t *t, int depth)
+{
+        size_t min_item = min_size(t->items, depth + 1);
+        for (;;) {
+                int64_t cnt;
+                size_t n;
+                int rc = get_long(d, &cnt);
+                if (rc)
+                        return rc;
+                if (cnt == 0)
+                        return KEEL_OK;
+                if (cnt < 0) {
+                        int64_t bytes;
+                        if (cnt == INT64_MIN)
+                                return keel__fail(d->errstr, d->errsize,
+                                                  KEEL_ERR_CORRUPT,
+                                                  "bad block count");
+                        cnt = -cnt;
+                        if ((rc = get_long(d, &bytes)))
+                                return rc;
+                }
+                n = (size_t)cnt;
+                if (t->kind == KEEL__AV_MAP)
+                        min_item += 1;
+                if ((uint64_t)cnt >
+                    (uint64_t)(d->end - d->p) / (min_item ? min_item : 1))
+                        return keel__fail(
+                            d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                            "block of %lld items exceeds the record",
+                            (long long)cnt);
+                if (t->kind == KEEL__AV_MAP)
+                        min_item -= 1;
+                if (n > MAX_ITEMS - d->items)
+                        return keel__fail(
+                            d->errstr, d->errsize, KEEL_ERR_TOO_LARGE,
+                            "more than %d array or map items", MAX_ITEMS);
+                d->items += n;
+                for (size_t i = 0; i < n; i++) {
+                        if (t->kind == KEEL__AV_MAP) {
+                                size_t kl;
+                                if ((rc = get_len(d, 1, &kl, "map key length")))
+                                        return rc;
+                                if (memchr(d->p, 0, kl) ||
+                                    !text_valid(d->p, kl))
+                                        return keel__fail(
+                                            d->errstr, d->errsize,
+                                            KEEL_ERR_CORRUPT,
+                                            "map key is not valid "
+                                            "UTF-8 without NUL");
+                                d->p += kl;
+                        }
+                        if ((rc = scan_value(d, t->items, depth + 1, NULL)))
+                                return rc;
+                }
+        }
+}
+
+static int scan_value(dec_t *d, const keel__av_node_t *t, int depth,
+                      keel__scan_field_t *f)
+{
+        const unsigned char *at = d->p;
+        int rc;
+        int64_t v = 0;
+        size_t n;
+
+        if (depth > MAX_DEPTH)
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                  "nesting too deep");
+        switch (t->kind) {
+        case KEEL__AV_NULL:
+                scan_take(f, t, at, 0, 0);
+                return KEEL_OK;
+        case KEEL__AV_BOOLEAN:
+                if (d->p >= d->end)
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_TRUNCATED,
+                                          "record ends inside a boolean");
+                if (*d->p > 1)
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT, "boolean byte %u",
+                                          *d->p);
+                scan_take(f, t, at, *d->p++, 0);
+                return KEEL_OK;
+        case KEEL__AV_INT:
+        case KEEL__AV_LONG:
+                if ((rc = get_long(d, &v)))
+                        return rc;
+                if (t->kind == KEEL__AV_INT && (v < INT32_MIN || v > INT32_MAX))
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT, "int out of range");
+                scan_take(f, t, at, v, 0);
+                return KEEL_OK;
+        case KEEL__AV_FLOAT:
+        case KEEL__AV_DOUBLE: {
+                size_t w = t->kind == KEEL__AV_FLOAT ? 4 : 8;
+                uint64_t u = 0;
+                double dv;
+                if ((size_t)(d->end - d->p) < w)
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_TRUNCATED,
+                                          "record ends inside a number");
+                for (size_t i = 0; i < w; i++)
+                        u |= (uint64_t)d->p[i] << (8 * i);
+                d->p += w;
+                if (w == 4) {
+                        uint32_t u32 = (uint32_t)u;
+                        float fl;
+                        memcpy(&fl, &u32, 4);
+                        dv = fl;
+                } else {
+                        memcpy(&dv, &u, 8);
+                }
+                if (dv != dv || dv - dv != 0)
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT,
+                                          "NaN or infinite number");
+                scan_take(f, t, at, 0, 0);
+                return KEEL_OK;
+        }
+        case KEEL__AV_STRING:
+                if ((rc = get_len(d, 1, &n, "string length")))
+                        return rc;
+                if (!text_valid(d->p, n))
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT,
+                                          "string is not valid UTF-8");
+                scan_take(f, t, d->p, 0, n);
+                d->p += n;
+                return KEEL_OK;
+        case KEEL__AV_BYTES:
+                if ((rc = get_len(d, 1, &n, "bytes length")))
+                        return rc;
+                scan_take(f, t, d->p, 0, n);
+                d->p += n;
+                return KEEL_OK;
+        case KEEL__AV_FIXED:
+                if ((size_t)(d->end - d->p) < t->size)
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_TRUNCATED,
+                                          "record ends inside a fixed");
+                scan_take(f, t, d->p, 0, t->size);
+                d->p += t->size;
+                return KEEL_OK;
+        case KEEL__AV_ENUM:
+                if ((rc = get_long(d, &v)))
+                        return rc;
+                if (v < 0 || (uint64_t)v >= t->n)
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT,
+                                          "enum index %lld out of range for %s",
+                                          (long long)v, t->fullname);
+                scan_take(f, t, at, v, 0);
+                return KEEL_OK;
+        case KEEL__AV_UNION:
+                if ((rc = get_long(d, &v)))
+                        return rc;
+                if (v < 0 || (uint64_t)v >= t->n)
+                        return keel__fail(
+                            d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                            "union branch %lld out of range", (long long)v);
+                return scan_value(d, t->branches[v], depth + 1, f);
+        case KEEL__AV_RECORD:
+                scan_take(f, t, at, 0, 0);
+                for (size_t i = 0; i < t->n; i++)
+                        if ((rc = scan_value(d, t->fields[i].type, depth + 1,
+                                             NULL)))
+                                return rc;
+                return KEEL_OK;
+        case KEEL__AV_ARRAY:
+        case KEEL__AV_MAP:
+                scan_take(f, t, at, 0, 0);
+                return scan_items(d, t, depth);
+        }
+        return KEEL_OK;
+}
+
+static keel__scan_field_t *scan_find(keel__scan_field_t *fields, size_t n,
+                                     const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (fields[i].name[0] == name[0] &&
+                    !strcmp(fields[i].name, name))
+                        return &fields[i];
+        return NULL;
+}
+
+int keel__codec_scan(const void *buf, size_t len, const char **type,
+                     keel__scan_field_t *fields, size_t nfields, char *errstr,
+                     size_t errstr_size)
+{
+        const keel__schema_t *s, *reader;
+        const keel__av_node_t *root;
+        dec_t d;
+        int rc;
+
+        *type = NULL;
+        for (size_t i = 0; i < nfields; i++) {
+                fields[i].found = 0;
+                fields[i].i = 0;
+                fields[i].s = NULL;
+                fields[i].n = 0;
+        }
+        if (!buf)
+                return keel__fail(errstr, errstr_size, KEEL_ERR_INVALID_ARG,
+                                  "buf is required");
+        if ((rc = read_header(buf, len, &s, errstr, errstr_size)))
+                return rc;
+        reader = s->current ? s->current : s;
+        if (reader != s) {
+                /* An older version: resolving it may fail, which only the
+                 * decoder tells. Rare: decode it once to know. */
+                json_t *rec;
+                if ((rc = keel__codec_decode_with(
+                         s, reader,
+                         (const unsigned char *)buf + KEEL_RECORD_HEADER_BYTES,
+                         len - KEEL_RECORD_HEADER_BYTES, &rec, errstr,
+                         errstr_size)))
+                        return rc;
+                json_decref(rec);
+        }
+        memset(&d, 0, sizeof(d));
+        d.p = (const unsigned char *)buf + KEEL_RECORD_HEADER_BYTES;
+        d.end = (const unsigned char *)buf + len;
+        d.errstr = errstr;
+        d.errsize = errstr_size;
+        root = s->root;
+        if (root->kind != KEEL__AV_RECORD) {
+                rc = scan_value(&d, root, 0, NULL);
+        } else {
+                for (size_t i = 0; i < root->n; i++) {
+                        const keel__av_field_t *fd = &root->fields[i];
+                        if ((rc = scan_value(
+                                 &d, fd->type, 1,
+                                 scan_find(fields, nfields, fd->name))))
+                                break;
+                }
+        }
+        if (!rc && d.p != d.end)
+                rc = keel__fail(errstr, errstr_size, KEEL_ERR_CORRUPT,
+                                "%zu bytes left after the record",
+                                (size_t)(d.end - d.p));
+        if (rc)
+                return rc;
+        if (reader != s && reader->root->kind == KEEL__AV_RECORD) {
+                /* Fields the writer did not have: their defaults. */
+                for (size_t i = 0; i < reader->root->n; i++) {
+                        const keel__av_field_t *fd = &reader->root->fields[i];
+                        keel__scan_field_t *f =
+                            scan_find(fields, nfields, fd->name);
+                        int in_writer = 0;
+                        for (size_t k = 0; k < root->n; k++)
+                                in_writer |=
+                                    !strcmp(root->fields[k].name, fd->name);
+                        if (!f || in_writer || !fd->def)
+                                continue;
+                        f->found = !json_is_null(fd->def);
+                        f->i = json_is_integer(fd->def)
+                                   ? (int64_t)json_integer_value(fd->def)
+                                   : json_is_true(fd->def);
+                        f->s = json_string_value(fd->def);
+                        f->n = f->s ? strlen(f->s) : 0;
+                }
+        }
+        *type = reader->fullname;
+        return KEEL_OK;
 }
 
 json_t *keel_codec_dead_letter(const char *source_topic, int32_t partition,
