@@ -98,6 +98,8 @@ int main(int argc, char **argv)
         o.batch_max = (int)v;
         keel_config_get_int(app.cfg, "batch.max.ms", &v);
         o.batch_ms = (int)v;
+        keel_config_get_int(app.cfg, "commit.threads", &v);
+        o.commit_threads = (int)v;
         routes = keel_config_get(app.cfg, "ingress.routes");
         if (routes && *routes &&
             !(ingress = keel__app_ingress_start(app.cfg, routes, "orchestrator",

@@ -8,7 +8,9 @@
  * history events, activity tasks and a checkpoint, all in one Kafka
  * transaction. metrics.c counts and serves Prometheus text; modules.c
  * loads the workflow code. Everything runs on the main thread except the
- * metrics HTTP server, which only reads atomic counters.
+ * metrics HTTP server, which only reads atomic counters, and the commits
+ * of a round's transactions, which a pool of threads runs side by side
+ * while the main thread waits for them (orch_pp_commit()).
  */
 #ifndef KEEL_ORCH_H
 #define KEEL_ORCH_H
@@ -44,6 +46,14 @@ typedef struct orch_metrics_s {
 
 typedef struct orch_s orch_t;
 
+/* A transaction between orch_pp_prepare() and orch_pp_commit(). */
+typedef struct orch_txn_s {
+        int open; /* begun, not yet committed or aborted */
+        int rc;   /* what preparing it gave: commit aborts unless OK */
+        int64_t now;
+        keel__machine_stats_t before;
+} orch_txn_t;
+
 /* A partition processor: everything about one owned partition. */
 typedef struct orch_pp_s {
         orch_t *o;
@@ -53,6 +63,7 @@ typedef struct orch_pp_s {
         int64_t epoch;
         int64_t inbox_next; /* next inbox offset to process */
         int64_t last_inbox; /* last processed, for the checkpoint; -1 */
+        int64_t committed;  /* inbox offset last committed to the group */
         keel__out_t out;
         json_t *emit_topics;  /* topics (emitted to, task queues) whose
                                  metadata the producer has fetched */
@@ -61,6 +72,7 @@ typedef struct orch_pp_s {
         /* Just taken: fire no overdue timer until the inbox is read to its
          * end or this time (ms) passes; 0 once so. */
         int64_t hold_timers_until;
+        orch_txn_t txn;
         char txn_id[256];
         char owner[512];
 } orch_pp_t;
@@ -75,6 +87,8 @@ struct orch_s {
         json_t *topic_parts; /* topic -> partition count */
         orch_metrics_t metrics;
         int batch_max, batch_ms;
+        int commit_threads;       /* at most this many commits side by side */
+        struct orch_pool_s *pool; /* commits transactions side by side */
         volatile int stop;
         /* An ingress run on its own thread (--ingress), or NULL. */
         struct keel__ingress_s *ingress;
@@ -85,11 +99,17 @@ struct orch_s {
  * that could not be taken. KEEL_OK when all were. */
 int orch_pps_open(orch_t *o, const int32_t *parts, int n, orch_pp_t **out);
 void orch_pp_close(orch_pp_t *pp);
-/* One transaction: msgs (may be 0), then whatever was due by due_until
- * (now, or earlier while the partition's inbox has a backlog). KEEL_OK, or
- * an error after which the processor must be reopened. */
-int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
+/* One transaction in two steps. orch_pp_prepare() (main thread): begin
+ * it, apply msgs (may be 0), then whatever was due by due_until (now, or
+ * earlier while the partition's inbox has a backlog), and produce what
+ * they caused. orch_pp_commit() (any one thread; it touches only pp and
+ * atomic counters): the checkpoint, the inbox position, and the commit,
+ * or the abort if preparing failed. Each gives KEEL_OK, or an error after
+ * which the processor must be reopened. The transactions of several
+ * partitions commit side by side: each has its own producer. */
+int orch_pp_prepare(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
                     int64_t due_until, int64_t now);
+int orch_pp_commit(orch_pp_t *pp);
 
 /* orchestrator.c */
 int orch_run(orch_t *o);

@@ -10,7 +10,10 @@
  * log and claims a new epoch; its partition is sought back to the new
  * checkpoint. A partition that cannot be taken (a broker away for a
  * while) is tried again every few seconds for as long as it is assigned.
- * All on the main thread.
+ * All on the main thread, but for the commits: a round's transactions are
+ * prepared one after another, then committed side by side by a pool of
+ * threads (each partition has its own producer), so a round costs the
+ * slowest commit rather than the sum of them.
  */
 #include "orch.h"
 
@@ -20,6 +23,7 @@
 #include "keel/log.h"
 #include "keel/topics.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +284,150 @@ static rd_kafka_t *new_consumer(orch_t *o, char *err, size_t errsize)
         return c;
 }
 
+/* ---- the commit pool ---------------------------------------------------- */
+
+/* Threads that run orch_pp_commit() for a round's processors; the main
+ * thread takes jobs too, and waits until all are done. */
+typedef struct orch_pool_s {
+        pthread_mutex_t lock;
+        pthread_cond_t work, done;
+        orch_pp_t **jobs;
+        int *rcs;
+        int n, next, finished, quit, n_threads;
+        pthread_t *threads;
+} orch_pool_t;
+
+/* Take and run jobs until none is left; called with the lock held. */
+static void pool_take(orch_pool_t *pl)
+{
+        while (pl->next < pl->n) {
+                int i = pl->next++;
+                int rc;
+                pthread_mutex_unlock(&pl->lock);
+                rc = orch_pp_commit(pl->jobs[i]);
+                pthread_mutex_lock(&pl->lock);
+                pl->rcs[i] = rc;
+                if (++pl->finished == pl->n)
+                        pthread_cond_signal(&pl->done);
+        }
+}
+
+static void *pool_main(void *arg)
+{
+        orch_pool_t *pl = arg;
+        pthread_mutex_lock(&pl->lock);
+        while (!pl->quit) {
+                if (pl->next < pl->n)
+                        pool_take(pl);
+                else
+                        pthread_cond_wait(&pl->work, &pl->lock);
+        }
+        pthread_mutex_unlock(&pl->lock);
+        return NULL;
+}
+
+/* A pool of threads-1 threads for up to max jobs a round; NULL when it
+ * could not be made (rounds then commit one after another). */
+static orch_pool_t *pool_new(int threads, int max)
+{
+        orch_pool_t *pl = calloc(1, sizeof(*pl));
+        if (!pl)
+                return NULL;
+        pl->jobs = calloc((size_t)max, sizeof(*pl->jobs));
+        pl->rcs = calloc((size_t)max, sizeof(*pl->rcs));
+        pl->threads = calloc((size_t)threads, sizeof(*pl->threads));
+        pthread_mutex_init(&pl->lock, NULL);
+        pthread_cond_init(&pl->work, NULL);
+        pthread_cond_init(&pl->done, NULL);
+        if (!pl->jobs || !pl->rcs || !pl->threads)
+                threads = 0;
+        for (int i = 0; i < threads - 1; i++) {
+                if (pthread_create(&pl->threads[i], NULL, pool_main, pl))
+                        break;
+                pl->n_threads++;
+        }
+        if (!pl->jobs || !pl->rcs || !pl->threads) {
+                free(pl->jobs);
+                free(pl->rcs);
+                free(pl->threads);
+                free(pl);
+                return NULL;
+        }
+        return pl;
+}
+
+static void pool_free(orch_pool_t *pl)
+{
+        if (!pl)
+                return;
+        pthread_mutex_lock(&pl->lock);
+        pl->quit = 1;
+        pthread_cond_broadcast(&pl->work);
+        pthread_mutex_unlock(&pl->lock);
+        for (int i = 0; i < pl->n_threads; i++)
+                pthread_join(pl->threads[i], NULL);
+        pthread_mutex_destroy(&pl->lock);
+        pthread_cond_destroy(&pl->work);
+        pthread_cond_destroy(&pl->done);
+        free(pl->jobs);
+        free(pl->rcs);
+        free(pl->threads);
+        free(pl);
+}
+
+/* Commit the n prepared processors' transactions (side by side with a
+ * pool); rcs[i] gets each one's result. */
+static void commit_all(orch_t *o, orch_pp_t **jobs, int *rcs, int n)
+{
+        orch_pool_t *pl = o->pool;
+        if (!pl || n < 2) {
+                for (int i = 0; i < n; i++)
+                        rcs[i] = orch_pp_commit(jobs[i]);
+                return;
+        }
+        pthread_mutex_lock(&pl->lock);
+        memcpy(pl->jobs, jobs, (size_t)n * sizeof(*jobs));
+        pl->n = n;
+        pl->next = pl->finished = 0;
+        pthread_cond_broadcast(&pl->work);
+        pool_take(pl);
+        while (pl->finished < pl->n)
+                pthread_cond_wait(&pl->done, &pl->lock);
+        memcpy(rcs, pl->rcs, (size_t)n * sizeof(*rcs));
+        pl->n = pl->next = pl->finished = 0;
+        pthread_mutex_unlock(&pl->lock);
+}
+
+/* How often the group's committed inbox offsets are brought up to date. */
+#define OFFSETS_MS 200
+
+/* Commit each partition's inbox position to the group (asynchronously).
+ * They are for tooling (lag): the truth is the checkpoint each transaction
+ * writes to history, which the partition restarts from. So they are not
+ * part of the transactions, whose every commit would otherwise wait for
+ * two more requests (AddOffsetsToTxn, TxnOffsetCommit). At a stop,
+ * async is 0: the last positions are committed before the group is left. */
+static void commit_offsets(orch_t *o, int async)
+{
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(o->partitions);
+        rd_kafka_resp_err_t err;
+        for (int32_t p = 0; p < o->partitions; p++) {
+                orch_pp_t *pp = o->pps[p];
+                if (!pp || pp->inbox_next < 0 ||
+                    pp->inbox_next == pp->committed)
+                        continue;
+                rd_kafka_topic_partition_list_add(l, KEEL_TOPIC_INBOX, p)
+                    ->offset = pp->inbox_next;
+                pp->committed = pp->inbox_next;
+        }
+        if (l->cnt && (err = rd_kafka_commit(o->consumer, l, async)))
+                keel_log(KEEL_LOG_WARN, "orchestrator",
+                         "msg=\"cannot commit inbox offsets\" error=%s",
+                         rd_kafka_err2name(err));
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
 /* Gather a batch of messages: wait up to wait_ms for the first, then take
  * what comes within batch.max.ms, up to batch.max.commands. */
 static size_t gather(orch_t *o, rd_kafka_message_t **msgs, size_t max,
@@ -315,6 +463,9 @@ int orch_run(orch_t *o)
         rd_kafka_topic_partition_list_t *topics;
         rd_kafka_message_t **msgs;
         rd_kafka_message_t ***by_p;
+        orch_pp_t **jobs;
+        int *rcs, njobs = 0;
+        int64_t offsets_at = 0;
         size_t *cnt;
         char err[512];
         int rc = KEEL_OK;
@@ -325,9 +476,14 @@ int orch_run(orch_t *o)
         msgs = calloc((size_t)o->batch_max, sizeof(*msgs));
         by_p = calloc((size_t)o->partitions, sizeof(*by_p));
         cnt = calloc((size_t)o->partitions, sizeof(*cnt));
+        jobs = calloc((size_t)o->partitions, sizeof(*jobs));
+        rcs = calloc((size_t)o->partitions, sizeof(*rcs));
         if (!o->topic_parts || !o->pps || !o->retry_at || !msgs || !by_p ||
-            !cnt)
+            !cnt || !jobs || !rcs)
                 return KEEL_ERR_NOMEM;
+        o->pool = pool_new(o->commit_threads < o->partitions ? o->commit_threads
+                                                             : o->partitions,
+                           o->partitions);
         for (int32_t p = 0; p < o->partitions; p++)
                 if (!(by_p[p] = calloc((size_t)o->batch_max, sizeof(**by_p))))
                         return KEEL_ERR_NOMEM;
@@ -393,9 +549,20 @@ int orch_run(orch_t *o)
                         } else if (hold_timers(o, pp, now)) {
                                 due_until = INT64_MIN;
                         }
-                        if (orch_pp_process(pp, by_p[p], cnt[p], due_until,
+                        if (orch_pp_prepare(pp, by_p[p], cnt[p], due_until,
                                             now))
                                 recover(o, p);
+                        else if (pp->txn.open)
+                                jobs[njobs++] = pp;
+                }
+                commit_all(o, jobs, rcs, njobs);
+                for (int i = 0; i < njobs; i++)
+                        if (rcs[i])
+                                recover(o, jobs[i]->p);
+                njobs = 0;
+                if (orch_now_ms() - offsets_at >= OFFSETS_MS) {
+                        commit_offsets(o, 1);
+                        offsets_at = orch_now_ms();
                 }
                 for (size_t i = 0; i < n; i++)
                         rd_kafka_message_destroy(msgs[i]);
@@ -414,6 +581,7 @@ int orch_run(orch_t *o)
         }
 
         keel_log(KEEL_LOG_INFO, "orchestrator", "msg=\"stopping\"");
+        commit_offsets(o, 0);
         /* Leaving the group revokes (and closes) every processor; each
          * finished its last transaction in the loop above. */
         rd_kafka_consumer_close(o->consumer);
@@ -423,6 +591,10 @@ int orch_run(orch_t *o)
         }
         rd_kafka_destroy(o->consumer);
         o->consumer = NULL;
+        pool_free(o->pool);
+        o->pool = NULL;
+        free(jobs);
+        free(rcs);
         free(by_p);
         free(cnt);
         free(msgs);

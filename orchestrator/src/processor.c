@@ -410,6 +410,7 @@ static orch_pp_t *pp_new(orch_t *o, int32_t p)
         pp->o = o;
         pp->p = p;
         pp->last_inbox = -1;
+        pp->committed = -1;
         gethostname(host, sizeof(host) - 1);
         snprintf(pp->txn_id, sizeof(pp->txn_id), "%s-orch-%d",
                  keel_config_get(o->cfg, "cluster.name"), p);
@@ -948,6 +949,16 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
                         : NULL;
         if (lifecycle && (rc = write_lifecycle(pp, lifecycle, now)))
                 return rc;
+        return KEEL_OK;
+}
+
+/* The batch's checkpoint, last in history[p]. Touches nothing but pp. */
+static int write_checkpoint(orch_pp_t *pp, int64_t now)
+{
+        const char *lifecycle = keel_config_get(pp->o->cfg, "lifecycle.topic");
+        char key[1100];
+        int rc;
+
         /* The checkpoint is what makes a batch count on a broker without
          * transaction markers (the dev broker), but only history[p] keeps
          * it in order with the batch's events: emitted, lifecycle and
@@ -955,7 +966,7 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
          * leave a counted batch whose records never arrive. A lost task is
          * sent again when its activity times out; those would be lost. */
         if (json_array_size(pp->out.emits) || json_array_size(pp->out.inbox) ||
-            lifecycle) {
+            (lifecycle && *lifecycle && json_array_size(pp->out.statuses))) {
                 if (rd_kafka_flush(pp->producer, timeout_ms(pp)) ||
                     atomic_load(&pp->dr_failed)) {
                         keel_log(KEEL_LOG_ERROR, "orchestrator",
@@ -984,22 +995,25 @@ static int write_outputs(orch_pp_t *pp, int64_t now)
         return rc;
 }
 
-int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
+int orch_pp_prepare(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
                     int64_t due_until, int64_t now)
 {
-        keel__machine_stats_t before, after;
+        orch_txn_t *tx = &pp->txn;
         rd_kafka_error_t *e;
         int64_t last = pp->last_inbox;
         int rc = KEEL_OK;
 
+        memset(tx, 0, sizeof(*tx));
         if (!n && keel__machine_next_due(pp->m) > due_until &&
             !json_array_size(pp->out.history) &&
             !json_array_size(pp->out.tasks))
                 return KEEL_OK; /* nothing to do */
-        keel__machine_stats(pp->m, &before);
+        keel__machine_stats(pp->m, &tx->before);
+        tx->now = now;
         atomic_store(&pp->dr_failed, 0);
         if ((e = rd_kafka_begin_transaction(pp->producer)))
                 return kerr(pp, "begin_transaction", e);
+        tx->open = 1;
         for (size_t i = 0; i < n && !rc; i++) {
                 /* Below inbox_next: applied already (gathered before the
                  * partition was reopened, and fetched again since). */
@@ -1014,20 +1028,22 @@ int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
         pp->last_inbox = last;
         if (!rc)
                 rc = write_outputs(pp, now);
-        if (!rc && n) {
-                rd_kafka_topic_partition_list_t *off =
-                    rd_kafka_topic_partition_list_new(1);
-                rd_kafka_consumer_group_metadata_t *cgmd =
-                    rd_kafka_consumer_group_metadata(pp->o->consumer);
-                rd_kafka_topic_partition_list_add(off, KEEL_TOPIC_INBOX, pp->p)
-                    ->offset = last + 1;
-                e = rd_kafka_send_offsets_to_transaction(pp->producer, off,
-                                                         cgmd, timeout_ms(pp));
-                rd_kafka_consumer_group_metadata_destroy(cgmd);
-                rd_kafka_topic_partition_list_destroy(off);
-                if (e)
-                        rc = kerr(pp, "send_offsets_to_transaction", e);
-        }
+        tx->rc = rc;
+        return KEEL_OK;
+}
+
+int orch_pp_commit(orch_pp_t *pp)
+{
+        orch_txn_t *tx = &pp->txn;
+        keel__machine_stats_t after;
+        rd_kafka_error_t *e;
+        int rc = tx->rc;
+
+        if (!tx->open)
+                return KEEL_OK;
+        tx->open = 0;
+        if (!rc)
+                rc = write_checkpoint(pp, tx->now);
         if (!rc &&
             (e = rd_kafka_commit_transaction(pp->producer, timeout_ms(pp))))
                 rc = kerr(pp, "commit_transaction", e);
@@ -1043,22 +1059,22 @@ int orch_pp_process(orch_pp_t *pp, rd_kafka_message_t **msgs, size_t n,
         keel__machine_stats(pp->m, &after);
         atomic_fetch_add(&pp->o->metrics.transactions, 1);
         atomic_fetch_add(&pp->o->metrics.commands,
-                         after.commands - before.commands);
+                         after.commands - tx->before.commands);
         atomic_fetch_add(&pp->o->metrics.events,
                          json_array_size(pp->out.history));
         atomic_fetch_add(&pp->o->metrics.tasks, json_array_size(pp->out.tasks));
-        atomic_fetch_add(&pp->o->metrics.stale, after.stale - before.stale);
+        atomic_fetch_add(&pp->o->metrics.stale, after.stale - tx->before.stale);
         atomic_fetch_add(&pp->o->metrics.runs_deleted,
-                         after.deleted - before.deleted);
+                         after.deleted - tx->before.deleted);
         atomic_fetch_add(&pp->o->metrics.tombstones,
-                         after.tombstones - before.tombstones);
+                         after.tombstones - tx->before.tombstones);
         atomic_fetch_add(&pp->o->metrics.history_warnings,
-                         after.history_warnings - before.history_warnings);
+                         after.history_warnings - tx->before.history_warnings);
         atomic_fetch_add(&pp->o->metrics.history_limited,
-                         after.history_limited - before.history_limited);
+                         after.history_limited - tx->before.history_limited);
         atomic_fetch_add(&pp->o->metrics.open_workflows,
-                         (int64_t)after.open - (int64_t)before.open);
-        pp->inbox_next = last + 1;
+                         (int64_t)after.open - (int64_t)tx->before.open);
+        pp->inbox_next = pp->last_inbox + 1;
         keel__out_reset(&pp->out);
         return KEEL_OK;
 }

@@ -46,7 +46,8 @@ static const struct {
     /* orchestrator */
     {"workflows", T_STRING, "", NULL, 0, 0},
     {"batch.max.commands", T_INT, "500", NULL, 1, 100000},
-    {"batch.max.ms", T_INT, "5", NULL, 0, 10000},
+    {"batch.max.ms", T_INT, "0", NULL, 0, 10000},
+    {"commit.threads", T_INT, "16", NULL, 1, 256},
     {"lifecycle.topic", T_STRING, "", NULL, 0, 0},
     {"ingress.routes", T_STRING, "", NULL, 0, 0},
     /* closed runs' histories, and limits of a run's (machine_limits.c);

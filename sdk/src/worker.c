@@ -1,8 +1,14 @@
 /*
  * worker.c: the activity worker (keel/worker.h). The thread that calls
  * keel_worker_run() owns the consumer: it polls keel.tasks.<queue>, serves
- * rebalances, pauses fetching while every handler thread is busy, and
- * commits. A pool of worker.concurrency threads runs handlers through
+ * rebalances, takes no more tasks while it holds twice as many as it has
+ * handler threads, and commits. Each assigned partition's records go to a
+ * queue of the worker's own (a forwarded partition queue) which it reads
+ * only while it has room, so librdkafka keeps fetching ahead, within
+ * queued.max.messages.kbytes a partition, and a freed handler finds the
+ * next task at once (pausing the partitions instead purges what was
+ * fetched, and librdkafka fetches again only up to a second after a
+ * resume). A pool of worker.concurrency threads runs handlers through
  * keel__activity_run() and produces their results to keel.inbox; a
  * delivery thread polls the idempotent producer, whose delivery reports
  * mark tasks finished. Each partition keeps its tasks in offset order, so
@@ -97,6 +103,7 @@ struct keel_worker_s {
         int concurrency;
         int64_t grace_ms, timeout_ms;
         rd_kafka_t *consumer, *producer;
+        rd_kafka_queue_t *taskq; /* assigned partitions' records */
         int32_t inbox_partitions;
 
         handler_t *handlers; /* fixed once run starts */
@@ -105,7 +112,7 @@ struct keel_worker_s {
         /* Consumer thread only. */
         part_t **parts; /* by partition number */
         int32_t n_parts;
-        int paused, stopping, closed;
+        int full, stopping, closed;
         int64_t stop_deadline;
 
         pthread_mutex_t lock;
@@ -628,6 +635,24 @@ static void release_partitions(keel_worker_t *w,
 
 /* ---- Kafka callbacks ---------------------------------------------------- */
 
+/* Send the records of list's partitions to the worker's task queue (on),
+ * or stop doing so (off, on revoke). Records the consumer's own queue
+ * still receives (fetched before this took effect) are read there. */
+static void forward_partitions(keel_worker_t *w,
+                               const rd_kafka_topic_partition_list_t *list,
+                               int on)
+{
+        for (int i = 0; i < list->cnt; i++) {
+                rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+                    w->consumer, list->elems[i].topic,
+                    list->elems[i].partition);
+                if (!pq)
+                        continue;
+                rd_kafka_queue_forward(pq, on ? w->taskq : NULL);
+                rd_kafka_queue_destroy(pq);
+        }
+}
+
 /* Consumer thread, from rd_kafka_consumer_poll() and close. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *list, void *opaque)
@@ -648,8 +673,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         error = rd_kafka_incremental_assign(rk, list);
                 else
                         aerr = rd_kafka_assign(rk, list);
-                /* Keep the flow control in force on new partitions. */
-                if (w->paused || w->stopping)
+                forward_partitions(w, list, 1);
+                if (w->stopping)
                         rd_kafka_pause_partitions(rk, list);
                 list_partitions(list, parts, sizeof(parts));
                 keel_log(KEEL_LOG_INFO, COMPONENT,
@@ -658,6 +683,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          w->topic, parts);
         } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
                 release_partitions(w, list, rd_kafka_assignment_lost(rk));
+                forward_partitions(w, list, 0);
                 if (coop)
                         error = rd_kafka_incremental_unassign(rk, list);
                 else
@@ -1219,20 +1245,16 @@ static void handle_message(keel_worker_t *w, const rd_kafka_message_t *m)
 /* Work between polls: flow control, retries, orphans, periodic commit. */
 static void housekeep(keel_worker_t *w, int64_t *last_commit)
 {
-        int full;
         int64_t now = mono_ms();
 
         pthread_mutex_lock(&w->lock);
         /* Keep as many tasks again queued as run, so a handler that
-         * finishes finds the next one waiting. */
-        full = w->active >= 2 * w->concurrency;
+         * finishes finds the next one waiting; the rest wait in the task
+         * queue. */
+        w->full = w->active >= 2 * w->concurrency;
         retry_due_locked(w);
         reap_orphans_locked(w);
         pthread_mutex_unlock(&w->lock);
-        if (full != w->paused) {
-                pause_all(w, full);
-                w->paused = full;
-        }
         if (now - *last_commit >= COMMIT_INTERVAL_MS) {
                 commit_positions(w, 0, 1);
                 *last_commit = now;
@@ -1367,9 +1389,13 @@ static rd_kafka_t *make_producer(keel_worker_t *w, const keel_config_t *cfg,
         if (!conf)
                 return NULL;
         /* murmur2_random places dead letters like Kafka's Java client. */
+        /* A result is sent after at most 1 ms: librdkafka's default
+         * linger (5 ms) would add to every step of every workflow. */
         if (conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
             conf_set(conf, "partitioner", "murmur2_random", errstr,
-                     errstr_size)) {
+                     errstr_size) ||
+            keel__kafka_conf_default(conf, cfg, "linger.ms", "1", errstr,
+                                     errstr_size)) {
                 rd_kafka_conf_destroy(conf);
                 return NULL;
         }
@@ -1395,6 +1421,13 @@ static rd_kafka_t *make_consumer(keel_worker_t *w, const keel_config_t *cfg,
             {"isolation.level", "read_committed"},
             {"auto.offset.reset", "earliest"},
         };
+        /* What librdkafka fetches ahead, per partition (the task queue is
+         * a queue of partition queues): about 2,000 tasks rather than
+         * librdkafka's 64 MB. */
+        static const char *const ahead[][2] = {
+            {"queued.max.messages.kbytes", "1024"},
+            {"queued.min.messages", "2000"},
+        };
         char rderr[512];
         rd_kafka_t *rk;
 
@@ -1405,6 +1438,10 @@ static rd_kafka_t *make_consumer(keel_worker_t *w, const keel_config_t *cfg,
         for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
                 if (conf_set(conf, props[i][0], props[i][1], errstr,
                              errstr_size))
+                        goto fail;
+        for (size_t i = 0; i < sizeof(ahead) / sizeof(ahead[0]); i++)
+                if (keel__kafka_conf_default(conf, cfg, ahead[i][0],
+                                             ahead[i][1], errstr, errstr_size))
                         goto fail;
         rd_kafka_conf_set_opaque(conf, w);
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
@@ -1478,7 +1515,8 @@ keel_worker_t *keel_worker_new(const keel_config_t *cfg, const char *task_queue,
                 return NULL;
         }
         if (!(w->producer = make_producer(w, cfg, errstr, errstr_size)) ||
-            !(w->consumer = make_consumer(w, cfg, errstr, errstr_size))) {
+            !(w->consumer = make_consumer(w, cfg, errstr, errstr_size)) ||
+            !(w->taskq = rd_kafka_queue_new(w->consumer))) {
                 keel_worker_destroy(w);
                 return NULL;
         }
@@ -1558,10 +1596,19 @@ int keel_worker_run(keel_worker_t *w)
 
         last_commit = mono_ms();
         while (!atomic_load(&w->stop) && !atomic_load(&w->fatal)) {
-                /* While paused, look again soon: a handler may have freed
-                 * up, and nothing else would wake this poll. */
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(
-                    w->consumer, w->paused ? PAUSED_POLL_MS : POLL_MS);
+                /* Tasks from the task queue while there is room (waiting
+                 * for one there), else look again soon: a handler may have
+                 * freed up. Then rebalances, errors, and records that
+                 * reached the consumer's queue before their partition was
+                 * forwarded. */
+                rd_kafka_message_t *m =
+                    w->full ? NULL : rd_kafka_consume_queue(w->taskq, POLL_MS);
+                if (m) {
+                        handle_message(w, m);
+                        rd_kafka_message_destroy(m);
+                }
+                m = rd_kafka_consumer_poll(w->consumer,
+                                           w->full ? PAUSED_POLL_MS : 0);
                 if (m) {
                         handle_message(w, m);
                         rd_kafka_message_destroy(m);
@@ -1614,6 +1661,8 @@ void keel_worker_destroy(keel_worker_t *w)
         if (w->consumer) {
                 if (!w->closed)
                         rd_kafka_consumer_close(w->consumer);
+                if (w->taskq)
+                        rd_kafka_queue_destroy(w->taskq);
                 rd_kafka_destroy(w->consumer);
         }
         if (w->producer) {
