@@ -405,6 +405,69 @@ static size_t min_size(const keel__av_node_t *t, int depth)
         }
 }
 
+/* A float or double (t's kind), finite. */
+static int get_real(dec_t *d, const keel__av_node_t *t, double *dv)
+{
+        size_t w = t->kind == KEEL__AV_FLOAT ? 4 : 8;
+        uint64_t u = 0;
+        if ((size_t)(d->end - d->p) < w)
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                  "record ends inside a number");
+        for (size_t i = 0; i < w; i++)
+                u |= (uint64_t)d->p[i] << (8 * i);
+        d->p += w;
+        if (w == 4) {
+                uint32_t u32 = (uint32_t)u;
+                float f;
+                memcpy(&f, &u32, 4);
+                *dv = f;
+        } else {
+                memcpy(dv, &u, 8);
+        }
+        if (*dv != *dv || *dv - *dv != 0)
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_CORRUPT,
+                                  "NaN or infinite number");
+        return KEEL_OK;
+}
+
+/* The item count of the next block of array or map t (0: the end), each
+ * item taking at least min_item bytes, checked against what remains. */
+static int get_block(dec_t *d, const keel__av_node_t *t, size_t min_item,
+                     size_t *n)
+{
+        int64_t cnt;
+        int rc = get_long(d, &cnt);
+        *n = 0;
+        if (rc)
+                return rc;
+        if (cnt == 0)
+                return KEEL_OK;
+        if (cnt < 0) {
+                /* A negative count is followed by the block's size in
+                 * bytes, which we do not need. */
+                int64_t bytes;
+                if (cnt == INT64_MIN)
+                        return keel__fail(d->errstr, d->errsize,
+                                          KEEL_ERR_CORRUPT, "bad block count");
+                cnt = -cnt;
+                if ((rc = get_long(d, &bytes)))
+                        return rc;
+        }
+        if (t->kind == KEEL__AV_MAP)
+                min_item += 1; /* the key's length */
+        if ((uint64_t)cnt >
+            (uint64_t)(d->end - d->p) / (min_item ? min_item : 1))
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
+                                  "block of %lld items exceeds the record",
+                                  (long long)cnt);
+        if ((uint64_t)cnt > MAX_ITEMS - d->items)
+                return keel__fail(d->errstr, d->errsize, KEEL_ERR_TOO_LARGE,
+                                  "more than %d array or map items", MAX_ITEMS);
+        d->items += (size_t)cnt;
+        *n = (size_t)cnt;
+        return KEEL_OK;
+}
+
 static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                      int depth);
 
@@ -447,41 +510,12 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
 {
         size_t min_item = min_size(t->items, depth + 1);
         for (;;) {
-                int64_t cnt;
                 size_t n;
-                int rc = get_long(d, &cnt);
+                int rc = get_block(d, t, min_item, &n);
                 if (rc)
                         return rc;
-                if (cnt == 0)
+                if (n == 0)
                         return KEEL_OK;
-                if (cnt < 0) {
-                        /* A negative count is followed by the block's size
-                         * in bytes, which we do not need. */
-                        int64_t bytes;
-                        if (cnt == INT64_MIN)
-                                return keel__fail(d->errstr, d->errsize,
-                                                  KEEL_ERR_CORRUPT,
-                                                  "bad block count");
-                        cnt = -cnt;
-                        if ((rc = get_long(d, &bytes)))
-                                return rc;
-                }
-                n = (size_t)cnt;
-                if (t->kind == KEEL__AV_MAP)
-                        min_item += 1; /* the key's length */
-                if ((uint64_t)cnt >
-                    (uint64_t)(d->end - d->p) / (min_item ? min_item : 1))
-                        return keel__fail(
-                            d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                            "block of %lld items exceeds the record",
-                            (long long)cnt);
-                if (t->kind == KEEL__AV_MAP)
-                        min_item -= 1;
-                if (n > MAX_ITEMS - d->items)
-                        return keel__fail(
-                            d->errstr, d->errsize, KEEL_ERR_TOO_LARGE,
-                            "more than %d array or map items", MAX_ITEMS);
-                d->items += n;
                 for (size_t i = 0; i < n; i++) {
                         json_t *item = NULL;
                         char *key = NULL;
@@ -552,28 +586,9 @@ static int dec_value(dec_t *d, const keel__av_node_t *t, json_t **out,
                 break;
         case KEEL__AV_FLOAT:
         case KEEL__AV_DOUBLE: {
-                size_t w = t->kind == KEEL__AV_FLOAT ? 4 : 8;
-                uint64_t u = 0;
                 double dv;
-                if ((size_t)(d->end - d->p) < w)
-                        return keel__fail(d->errstr, d->errsize,
-                                          KEEL_ERR_TRUNCATED,
-                                          "record ends inside a number");
-                for (size_t i = 0; i < w; i++)
-                        u |= (uint64_t)d->p[i] << (8 * i);
-                d->p += w;
-                if (w == 4) {
-                        uint32_t u32 = (uint32_t)u;
-                        float f;
-                        memcpy(&f, &u32, 4);
-                        dv = f;
-                } else {
-                        memcpy(&dv, &u, 8);
-                }
-                if (dv != dv || dv - dv != 0)
-                        return keel__fail(d->errstr, d->errsize,
-                                          KEEL_ERR_CORRUPT,
-                                          "NaN or infinite number");
+                if ((rc = get_real(d, t, &dv)))
+                        return rc;
                 *out = json_real(dv);
                 break;
         }
@@ -832,39 +847,12 @@ static int scan_items(dec_t *d, const keel__av_node_t *t, int depth)
 {
         size_t min_item = min_size(t->items, depth + 1);
         for (;;) {
-                int64_t cnt;
                 size_t n;
-                int rc = get_long(d, &cnt);
+                int rc = get_block(d, t, min_item, &n);
                 if (rc)
                         return rc;
-                if (cnt == 0)
+                if (n == 0)
                         return KEEL_OK;
-                if (cnt < 0) {
-                        int64_t bytes;
-                        if (cnt == INT64_MIN)
-                                return keel__fail(d->errstr, d->errsize,
-                                                  KEEL_ERR_CORRUPT,
-                                                  "bad block count");
-                        cnt = -cnt;
-                        if ((rc = get_long(d, &bytes)))
-                                return rc;
-                }
-                n = (size_t)cnt;
-                if (t->kind == KEEL__AV_MAP)
-                        min_item += 1;
-                if ((uint64_t)cnt >
-                    (uint64_t)(d->end - d->p) / (min_item ? min_item : 1))
-                        return keel__fail(
-                            d->errstr, d->errsize, KEEL_ERR_TRUNCATED,
-                            "block of %lld items exceeds the record",
-                            (long long)cnt);
-                if (t->kind == KEEL__AV_MAP)
-                        min_item -= 1;
-                if (n > MAX_ITEMS - d->items)
-                        return keel__fail(
-                            d->errstr, d->errsize, KEEL_ERR_TOO_LARGE,
-                            "more than %d array or map items", MAX_ITEMS);
-                d->items += n;
                 for (size_t i = 0; i < n; i++) {
                         if (t->kind == KEEL__AV_MAP) {
                                 size_t kl;
@@ -922,28 +910,10 @@ static int scan_value(dec_t *d, const keel__av_node_t *t, int depth,
                 return KEEL_OK;
         case KEEL__AV_FLOAT:
         case KEEL__AV_DOUBLE: {
-                size_t w = t->kind == KEEL__AV_FLOAT ? 4 : 8;
-                uint64_t u = 0;
                 double dv;
-                if ((size_t)(d->end - d->p) < w)
-                        return keel__fail(d->errstr, d->errsize,
-                                          KEEL_ERR_TRUNCATED,
-                                          "record ends inside a number");
-                for (size_t i = 0; i < w; i++)
-                        u |= (uint64_t)d->p[i] << (8 * i);
-                d->p += w;
-                if (w == 4) {
-                        uint32_t u32 = (uint32_t)u;
-                        float fl;
-                        memcpy(&fl, &u32, 4);
-                        dv = fl;
-                } else {
-                        memcpy(&dv, &u, 8);
-                }
-                if (dv != dv || dv - dv != 0)
-                        return keel__fail(d->errstr, d->errsize,
-                                          KEEL_ERR_CORRUPT,
-                                          "NaN or infinite number");
+                if ((rc = get_real(d, t, &dv)))
+                        return rc;
+                (void)dv;
                 scan_take(f, t, at, 0, 0);
                 return KEEL_OK;
         }
