@@ -66,13 +66,47 @@ keel__run_status_t keel__run_status_after(keel__run_status_t st,
  * bytes; borrowed) once its batch is complete, in log order. */
 typedef void (*keel__history_apply_fn_t)(void *opaque, const json_t *ev);
 
+/*
+ * An event as a raw reader (keel__history_reader_init_raw()) hands it
+ * over: the record as it was read, not decoded, and what restore needs of
+ * it, read by keel__codec_scan(). Borrowed for the call.
+ */
+typedef struct keel__history_raw_s {
+        const char *type;           /* schema full name (current version) */
+        const unsigned char *value; /* the record, single-object encoded */
+        size_t len;
+        const char *workflow_id, *run_id; /* NUL-terminated */
+        int64_t seq, epoch, ts;
+        /* WorkflowStarted's (else ""): */
+        const char *workflow_type, *command_id;
+} keel__history_raw_t;
+
+typedef void (*keel__history_apply_raw_fn_t)(void *opaque,
+                                             const keel__history_raw_t *ev);
+
+/* An event of the batch being read, in raw mode: where its parts are in
+ * the reader's arena. */
+typedef struct keel__history_pending_s {
+        const char *type;
+        size_t value, len;           /* offset, length */
+        size_t wid, rid, wtype, cid; /* offsets of NUL-terminated strings */
+        int64_t seq, epoch, ts;
+} keel__history_pending_t;
+
 typedef struct keel__history_reader_s {
         keel__history_apply_fn_t apply;
+        keel__history_apply_raw_fn_t apply_raw; /* raw mode when set */
         void *opaque;
         int64_t epoch;         /* newest claim's epoch; 0 before any */
         int64_t checkpoint;    /* inbox offset of the last checkpoint; -1 */
         char claim_owner[256]; /* the newest claim's owner */
         json_t *pending;       /* events of the batch being read */
+        /* The same in raw mode: entries, and their bytes in one arena
+         * emptied at each checkpoint. */
+        keel__history_pending_t *raw;
+        size_t n_raw, cap_raw;
+        unsigned char *arena;
+        size_t arena_len, arena_cap;
         /* The offset of the record about to be fed, set by callers that
          * want it: when >= 0 each event carries it as "offset". */
         int64_t offset;
@@ -84,6 +118,16 @@ typedef struct keel__history_reader_s {
 /* Start reading; KEEL_ERR_NOMEM. */
 int keel__history_reader_init(keel__history_reader_t *r,
                               keel__history_apply_fn_t apply, void *opaque);
+/*
+ * The same rules, in raw mode: records are checked as the decoder would
+ * (a record it refuses is undecodable here too) but not decoded, and each
+ * event of a complete batch goes to apply as keel__history_raw_t (without
+ * "offset"). For the orchestrator's restore, which reads every record of
+ * a partition. KEEL_ERR_NOMEM.
+ */
+int keel__history_reader_init_raw(keel__history_reader_t *r,
+                                  keel__history_apply_raw_fn_t apply,
+                                  void *opaque);
 void keel__history_reader_destroy(keel__history_reader_t *r);
 
 /*

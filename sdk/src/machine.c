@@ -59,8 +59,8 @@ typedef struct act_s {
         int cancelled;       /* pending at the run's cancel request: no retry */
         int non_cancellable; /* scheduled with cancellable false */
         int64_t sts_ms, stc_ms, sctc_ms, hb_ms;
-        const json_t *sched; /* the ActivityScheduled event (in events) */
-        char *hb_details;    /* last heartbeat's details (JSON text) */
+        int64_t sched_seq; /* seq of its ActivityScheduled event */
+        char *hb_details;  /* last heartbeat's details (JSON text) */
 } act_t;
 
 typedef struct timer_s {
@@ -70,7 +70,26 @@ typedef struct timer_s {
 
 typedef struct run_s {
         char *workflow_id, *run_id, *type, *start_command_id;
+        /*
+         * Its history, n_events events, while it is open, and once closed
+         * where the machine keeps histories (keel__machine_keep_history()).
+         * The history is `blob`: each event single-object encoded after
+         * its length (4 bytes, little-endian). `events` is the same
+         * decoded, or NULL: decoded when the run's code runs (warm()),
+         * dropped while it waits for a timer, a signal or a child
+         * (cool()), kept while it has activities pending. A run with an
+         * event that does not encode (no_blob) keeps `events` only.
+         */
+        unsigned char *blob;
+        size_t blob_len, blob_cap;
         json_t *events;
+        int64_t n_events;
+        int no_blob;
+        /* Restore reads events without deriving state from them (only
+         * status and counts): derived is how many were, unsettled says
+         * there are more (settle()). */
+        int64_t n_derived;
+        int unsettled;
         int status;
         int cancel_requested; /* a WorkflowCancelRequested was applied */
         /* From WorkflowStarted: when the run, and the workflow execution
@@ -93,7 +112,6 @@ typedef struct run_s {
         int64_t bytes;     /* encoded size of its events */
         int64_t closed_at; /* its closing event's ts; 0 while open */
         int64_t delete_at; /* when its history is deleted; 0: never */
-        size_t n_retired;  /* events of a retired run (events freed) */
         int retired;       /* a newer run of its ID replaced it */
         int deleted;       /* history deleted: in the graveyard */
         int close_noted, limit_warned, limit_hit;
@@ -134,18 +152,21 @@ struct keel__machine_s {
         json_t *retention_by_type; /* owned; lim's points here */
         run_t *graveyard;          /* deleted runs, until reap() */
         size_t ngrave;
+        int keep_history; /* closed runs keep their events */
+        int unsettled;    /* some run restored raw waits for settle() */
 };
 
 /* Retention and history limits: the section at the end. */
 static void retire_run(keel__machine_t *m, run_t *r);
 static int note_closed(keel__machine_t *m, run_t *r, int64_t ts);
-static int64_t event_bytes(json_t *ev);
 static int enforce_limits(keel__machine_t *m, run_t *r, int64_t now,
                           keel__out_t *out);
 static int delete_run(keel__machine_t *m, run_t *r, int64_t now,
                       keel__out_t *out);
 static int restore_deleted(keel__machine_t *m, const json_t *rec);
 static int past_warning(const keel__machine_t *m, const run_t *r);
+static void forget_run(keel__machine_t *m, run_t *r);
+static int settle(keel__machine_t *m);
 static void reap(keel__machine_t *m);
 static void free_graveyard(keel__machine_t *m);
 static int deletions_full(const keel__machine_t *m, const keel__out_t *out);
@@ -221,11 +242,121 @@ static void run_free(run_t *r)
                 free(r->kids[i].id);
         free(r->kids);
         json_decref(r->events);
+        free(r->blob);
         free(r->workflow_id);
         free(r->run_id);
         free(r->type);
         free(r->start_command_id);
         free(r);
+}
+
+/* Forget r's events (their count stays in n_events). */
+static void drop_events(run_t *r)
+{
+        json_decref(r->events);
+        r->events = NULL;
+        free(r->blob);
+        r->blob = NULL;
+        r->blob_len = r->blob_cap = 0;
+}
+
+/* ---- a run's history: encoded, and decoded while its code runs --------- */
+
+static int blob_append(run_t *r, const void *p, size_t n)
+{
+        size_t need = r->blob_len + 4 + n;
+        if (n > UINT32_MAX)
+                return KEEL_ERR_TOO_LARGE;
+        if (need > r->blob_cap) {
+                size_t cap = r->blob_cap ? r->blob_cap + r->blob_cap / 2 : 0;
+                unsigned char *b;
+                if (cap < need)
+                        cap = need;
+                if (!(b = realloc(r->blob, cap)))
+                        return KEEL_ERR_NOMEM;
+                r->blob = b;
+                r->blob_cap = cap;
+        }
+        for (int i = 0; i < 4; i++)
+                r->blob[r->blob_len + (size_t)i] =
+                    (unsigned char)((uint64_t)n >> (8 * i));
+        memcpy(r->blob + r->blob_len + 4, p, n);
+        r->blob_len = need;
+        return KEEL_OK;
+}
+
+/* The blob entry at *pos: its bytes and length; *pos moves past it. */
+static const unsigned char *blob_next(const run_t *r, size_t *pos, size_t *len)
+{
+        const unsigned char *b = r->blob + *pos;
+        *len = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 |
+               (size_t)b[3] << 24;
+        *pos += 4 + *len;
+        return b + 4;
+}
+
+/* Decode a blob entry into an event {"type","record"}: KEEL_OK (*ev new),
+ * or the codec's error (the bytes were checked when they came in, so
+ * only KEEL_ERR_NOMEM in practice). */
+static int blob_event(const unsigned char *p, size_t len, json_t **ev)
+{
+        const char *type;
+        json_t *rec;
+        int rc = keel_codec_decode(p, len, &type, &rec, NULL, 0);
+        *ev = NULL;
+        if (rc)
+                return rc;
+        *ev = keel__ev_new(type, rec);
+        return *ev ? KEEL_OK : KEEL_ERR_NOMEM;
+}
+
+/* Make r->events its history, decoded. */
+static int warm(run_t *r)
+{
+        json_t *evs, *ev;
+        size_t pos = 0, len;
+        int rc;
+        if (r->events || r->no_blob)
+                return KEEL_OK;
+        if (!(evs = json_array()))
+                return KEEL_ERR_NOMEM;
+        while (pos < r->blob_len) {
+                const unsigned char *p = blob_next(r, &pos, &len);
+                if ((rc = blob_event(p, len, &ev)) ||
+                    json_array_append_new(evs, ev)) {
+                        json_decref(evs);
+                        return rc ? rc : KEEL_ERR_NOMEM;
+                }
+        }
+        r->events = evs;
+        return KEEL_OK;
+}
+
+/* r waits (for a timer, a signal, a child): keep its history encoded
+ * only. Runs with activities pending keep it decoded too, for the result
+ * that comes soon; so does a machine that keeps histories. */
+static void cool(const keel__machine_t *m, run_t *r)
+{
+        if (m->keep_history || r->no_blob || !r->events || r->n_acts)
+                return;
+        json_decref(r->events);
+        r->events = NULL;
+        if (r->blob_cap > r->blob_len) {
+                unsigned char *b = realloc(r->blob, r->blob_len);
+                if (b || !r->blob_len) {
+                        r->blob = b;
+                        r->blob_cap = r->blob_len;
+                }
+        }
+}
+
+/* The record of a's ActivityScheduled event, or NULL without memory. */
+static const json_t *sched_rec(run_t *r, const act_t *a)
+{
+        if (warm(r))
+                return NULL;
+        return keel__ev_rec(
+            json_array_get(r->events, (size_t)a->sched_seq - 1));
 }
 
 static int is_open(const run_t *r)
@@ -407,6 +538,8 @@ static int still_due(run_t *r, const struct hent_s *e, struct act_s **ap);
 
 int64_t keel__machine_next_due(keel__machine_t *m)
 {
+        if (settle(m))
+                return 0; /* without memory: try again at once */
         /* Superseded entries (an activity that completed before its
          * timeout, a cancelled timer) are dropped here, so the answer is
          * a real deadline. */
@@ -537,20 +670,97 @@ static int add_kid(run_t *r, const json_t *rec)
         return KEEL_OK;
 }
 
+/* The length of v as an Avro long (zigzag varint). */
+static int64_t varint_len(int64_t v)
+{
+        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        int64_t n = 1;
+        while (z >= 0x80) {
+                z >>= 7;
+                n++;
+        }
+        return n;
+}
+
+/*
+ * Append ev (borrowed) to r's history. r->bytes counts its single-object
+ * encoded size with its epoch counted as 0 (the writer sets it later), so
+ * that a live run and a restored one count alike: the record's length if
+ * the history reader gave it (its "size", taken out of ev here), else ev
+ * encoded now.
+ */
+static int store(run_t *r, json_t *ev)
+{
+        const json_t *rec = keel__ev_rec(ev);
+        const json_t *size = json_object_get(ev, "size");
+        int64_t extra = varint_len(rint_(rec, "epoch")) - 1;
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        int rc = keel_codec_encode(keel__ev_type(ev), rec, &buf, &len, NULL, 0);
+
+        if (json_is_integer(size)) {
+                r->bytes += (int64_t)json_integer_value(size) - extra;
+                json_object_del(ev, "size");
+        } else if (!rc) {
+                r->bytes += (int64_t)len - extra;
+        }
+        if (rc == KEEL_ERR_NOMEM)
+                return rc;
+        if (rc && !r->no_blob) {
+                /* It does not encode: this run keeps its events decoded. */
+                if ((rc = warm(r)))
+                        return rc;
+                free(r->blob);
+                r->blob = NULL;
+                r->blob_len = r->blob_cap = 0;
+                r->no_blob = 1;
+        }
+        if (!r->no_blob && (rc = blob_append(r, buf, len))) {
+                free(buf);
+                return rc;
+        }
+        free(buf);
+        if (r->events && json_array_append(r->events, ev))
+                return KEEL_ERR_NOMEM;
+        r->n_events++;
+        return KEEL_OK;
+}
+
+static int derive(keel__machine_t *m, run_t *r, const char *type,
+                  const json_t *rec, int64_t seq);
+static int derive_status(keel__machine_t *m, run_t *r, const char *type,
+                         int64_t ts);
+
 /*
  * Append ev (stolen) to r's history and derive state from it. The one
- * place state changes, for live events and restored ones alike.
+ * place state changes, for live events and restored ones alike (restore
+ * may derive later: settle()).
  */
 static int apply(keel__machine_t *m, run_t *r, json_t *ev)
 {
         const char *type = keel__ev_type(ev);
         const json_t *rec = keel__ev_rec(ev);
+        int rc;
+
+        if ((rc = store(r, ev)) ||
+            (rc = derive(m, r, type, rec, r->n_events)) ||
+            (rc = derive_status(m, r, type, rint_(rec, "ts")))) {
+                json_decref(ev);
+                return rc;
+        }
+        r->n_derived = r->n_events;
+        json_decref(ev);
+        return KEEL_OK;
+}
+
+/* What event `type` (record rec, the run's event seq) changes of r but
+ * its status: deadlines, activities, timers, children. */
+static int derive(keel__machine_t *m, run_t *r, const char *type,
+                  const json_t *rec, int64_t seq)
+{
         int64_t ts = rint_(rec, "ts");
         act_t *a;
 
-        r->bytes += event_bytes(ev);
-        if (json_array_append_new(r->events, ev))
-                return KEEL_ERR_NOMEM;
         if (is(type, "WorkflowStarted")) {
                 int64_t run_ms = opt_int(rec, "run_timeout_ms");
                 int64_t exec_ms = opt_int(rec, "execution_timeout_ms");
@@ -591,7 +801,7 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                 a->hb_ms = opt_int(rec, "heartbeat_ms");
                 a->non_cancellable =
                     json_is_false(json_object_get(rec, "cancellable"));
-                a->sched = ev;
+                a->sched_seq = seq;
                 if (a->sctc_ms > 0 &&
                     heap_push(m, ts + a->sctc_ms, r, HK_SCTC, a->id, 0))
                         return KEEL_ERR_NOMEM;
@@ -668,6 +878,13 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                 r->cancel_requested = 1;
                 return KEEL_OK;
         }
+        return KEEL_OK;
+}
+
+/* r's status after event `type` stamped ts. */
+static int derive_status(keel__machine_t *m, run_t *r, const char *type,
+                         int64_t ts)
+{
         if (is(type, "WorkflowCompleted"))
                 set_status(m, r, ST_COMPLETED);
         else if (is(type, "WorkflowFailed"))
@@ -686,6 +903,8 @@ static int apply(keel__machine_t *m, run_t *r, json_t *ev)
                         remove_act(r, &r->acts[0]);
                 r->n_timers = 0;
         }
+        if (!is_open(r) && !m->keep_history && r->status != ST_CONTINUED)
+                drop_events(r); /* a run continued as new: see continue_run */
         if (!is_open(r) && !r->close_noted)
                 return note_closed(m, r, ts); /* its retention starts */
         return KEEL_OK;
@@ -741,9 +960,8 @@ static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
         }
         json_object_set_new(rec, "workflow_id", json_string(r->workflow_id));
         json_object_set_new(rec, "run_id", json_string(r->run_id));
-        json_object_set_new(
-            rec, "seq",
-            json_integer((json_int_t)json_array_size(r->events) + 1));
+        json_object_set_new(rec, "seq",
+                            json_integer((json_int_t)r->n_events + 1));
         json_object_set_new(rec, "epoch", json_integer(0));
         json_object_set_new(rec, "ts", json_integer(now));
         ev = keel__ev_new(type, rec);
@@ -768,12 +986,14 @@ static int emit(keel__machine_t *m, run_t *r, const char *type, json_t *rec,
 static int emit_task(keel__machine_t *m, run_t *r, act_t *a, int64_t now,
                      keel__out_t *out)
 {
-        const json_t *s = keel__ev_rec(a->sched);
+        const json_t *s = sched_rec(r, a);
         /* A workflow ID has up to 1000 bytes, a run ID 36. */
         char key[1200];
         char keel_id[1200];
         json_t *t;
 
+        if (!s)
+                return KEEL_ERR_NOMEM;
         /* The run's ID is in both: a workflow ID may be used again by a
          * later run, whose activities are new side effects. */
         snprintf(key, sizeof(key), "%s/%s/%s", r->workflow_id, r->run_id,
@@ -781,7 +1001,7 @@ static int emit_task(keel__machine_t *m, run_t *r, act_t *a, int64_t now,
         /* DESIGN.md: records outside history carry the ID of the history
          * event that caused them, to drop duplicates of torn batches. */
         snprintf(keel_id, sizeof(keel_id), "%s/%s/%zu", r->workflow_id,
-                 r->run_id, json_array_size(r->events));
+                 r->run_id, (size_t)r->n_events);
         t = json_pack(
             "{ss ss ss ss ss ss si ss sI sO? sO? sO? sO? so sI sI}",
             "workflow_id", r->workflow_id, "run_id", r->run_id, "activity_id",
@@ -813,10 +1033,12 @@ static int emit_cancel(keel__machine_t *m, run_t *r, const act_t *a,
                        int64_t cause_seq, const char *reason, int64_t now,
                        keel__out_t *out)
 {
-        const json_t *s = keel__ev_rec(a->sched);
+        const json_t *s = sched_rec(r, a);
         char keel_id[1300];
         json_t *t;
 
+        if (!s)
+                return KEEL_ERR_NOMEM;
         snprintf(keel_id, sizeof(keel_id), "%s/%s/%lld/%s", r->workflow_id,
                  r->run_id, (long long)cause_seq, a->id);
         t = json_pack("{ss ss ss ss si ss sI sI ss ss}", "record_type",
@@ -1078,7 +1300,8 @@ static json_t *failure_of(const char *type, const char *message,
 static int notify_parent(run_t *r, const json_t *ev, int64_t now,
                          keel__out_t *out)
 {
-        const json_t *st = keel__ev_rec(json_array_get(r->events, 0));
+        const json_t *st =
+            warm(r) ? NULL : keel__ev_rec(json_array_get(r->events, 0));
         const json_t *rec = keel__ev_rec(ev);
         const char *type = keel__ev_type(ev);
         const char *parent =
@@ -1087,6 +1310,8 @@ static int notify_parent(run_t *r, const json_t *ev, int64_t now,
         json_t *failure = NULL;
         char cid[1200];
 
+        if (!st)
+                return KEEL_ERR_NOMEM;
         if (!parent)
                 return KEEL_OK;
         if (is(type, "WorkflowCompleted")) {
@@ -1193,7 +1418,7 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now,
                     keel__out_t *out);
 
 /* A copy of field k of r's first event (WorkflowStarted), or NULL. */
-static json_t *started_field(const run_t *r, const char *k)
+static json_t *started_field(run_t *r, const char *k)
 {
         const json_t *v =
             json_object_get(keel__ev_rec(json_array_get(r->events, 0)), k);
@@ -1211,8 +1436,10 @@ static json_t *started_field(const run_t *r, const char *k)
 static int continue_run(keel__machine_t *m, run_t *r, const json_t *carried,
                         int64_t now, keel__out_t *out)
 {
-        const json_t *can = keel__ev_rec(
-            json_array_get(r->events, json_array_size(r->events) - 1));
+        const json_t *can =
+            warm(r) ? NULL
+                    : keel__ev_rec(json_array_get(
+                          r->events, json_array_size(r->events) - 1));
         json_t *sigs = json_array(), *attrs = NULL, *start = NULL, *v;
         char cid[80], *wid = NULL, *rid = NULL, *type = NULL, *sa = NULL;
         const json_t *ev;
@@ -1220,7 +1447,7 @@ static int continue_run(keel__machine_t *m, run_t *r, const json_t *carried,
         size_t i;
         int rc = KEEL_ERR_NOMEM;
 
-        if (!carried || !sigs)
+        if (!carried || !sigs || !can)
                 goto out;
         json_array_foreach(carried, i, v)
         {
@@ -1297,7 +1524,7 @@ out:
 
 static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
 {
-        keel__history_t h = {r->workflow_id, r->run_id, r->events, r->new_from};
+        keel__history_t h;
         keel__activation_t act;
         size_t i;
         json_t *ev;
@@ -1305,6 +1532,10 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
 
         if (!is_open(r))
                 return KEEL_OK;
+        if ((rc = warm(r)))
+                return rc;
+        h = (keel__history_t){r->workflow_id, r->run_id, r->events,
+                              r->new_from};
         m->st.activations++;
         rc = keel__wf_activate(m->reg, &h, now, &act);
         if (rc)
@@ -1363,10 +1594,12 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
                 }
         }
         json_decref(act.new_events);
-        r->new_from = (int64_t)json_array_size(r->events) + 1;
+        r->new_from = r->n_events + 1;
         rc = KEEL_OK;
         if (act.status == KEEL__WF_CONTINUED)
                 rc = continue_run(m, r, act.carried_signals, now, out);
+        else
+                cool(m, r);
         json_decref(act.carried_signals);
         return rc;
 }
@@ -1375,10 +1608,9 @@ static int activate(keel__machine_t *m, run_t *r, int64_t now, keel__out_t *out)
 
 /* When the attempt after `a`'s current one is due, or 0 if no retry is
  * allowed (attempts used up, past schedule-to-close). */
-static int64_t next_attempt_at(const act_t *a, int64_t now)
+static int64_t next_attempt_at(run_t *r, const act_t *a, int64_t now)
 {
-        const json_t *rp =
-            json_object_get(keel__ev_rec(a->sched), "retry_policy");
+        const json_t *rp = json_object_get(sched_rec(r, a), "retry_policy");
         int64_t initial = opt_int(rp, "initial_interval_ms");
         double coeff =
             json_number_value(json_object_get(rp, "backoff_coefficient"));
@@ -1404,10 +1636,9 @@ static int64_t next_attempt_at(const act_t *a, int64_t now)
         return at;
 }
 
-static int retryable_type(const act_t *a, const char *type)
+static int retryable_type(run_t *r, const act_t *a, const char *type)
 {
-        const json_t *rp =
-            json_object_get(keel__ev_rec(a->sched), "retry_policy");
+        const json_t *rp = json_object_get(sched_rec(r, a), "retry_policy");
         size_t i;
         const json_t *t;
         json_array_foreach(json_object_get(rp, "non_retryable_error_types"), i,
@@ -1439,12 +1670,16 @@ static int json_text_ok(const json_t *rec, const char *k)
         return j != NULL;
 }
 
-static int has_command_id(const run_t *r, const char *command_id)
+static int has_command_id(run_t *r, const char *command_id)
 {
         size_t i;
         const json_t *ev;
         if (!*command_id)
                 return 0;
+        /* The run's code runs next (or it was a duplicate): decoded. On
+         * KEEL_ERR_NOMEM, r->events stays NULL, found nothing, and the
+         * activation after fails. */
+        warm(r);
         json_array_foreach(r->events, i, ev)
         {
                 if (!strcmp(keel__ev_str(ev, "command_id"), command_id))
@@ -1619,9 +1854,8 @@ static int cmd_signal_cancel(keel__machine_t *m, const char *type,
                                     "command_id", rstr(rec, "command_id")),
                           now, out);
                 if (!rc && first)
-                        rc = cancel_activities(
-                            m, r, (int64_t)json_array_size(r->events),
-                            rstr(rec, "reason"), now, out);
+                        rc = cancel_activities(m, r, r->n_events,
+                                               rstr(rec, "reason"), now, out);
                 if (!rc && first) {
                         char why[1200];
                         snprintf(why, sizeof(why),
@@ -1662,6 +1896,8 @@ static int cmd_activity(keel__machine_t *m, const char *type, const json_t *rec,
                 m->st.stale++;
                 return KEEL_OK;
         }
+        if ((rc = warm(r)))
+                return rc;
         if (!strcmp(cmd, "ActivityHeartbeat")) {
                 if (!json_text_ok(rec, "details"))
                         return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
@@ -1691,8 +1927,8 @@ static int cmd_activity(keel__machine_t *m, const char *type, const json_t *rec,
                         return reject(m, out, cmd, rec, KEEL_ERR_INVALID_ARG,
                                       "failure details are not JSON");
                 if (!json_is_true(json_object_get(f, "non_retryable")) &&
-                    retryable_type(a, rstr(f, "type")))
-                        next = next_attempt_at(a, now);
+                    retryable_type(r, a, rstr(f, "type")))
+                        next = next_attempt_at(r, a, now);
                 fj = json_pack(
                     "{ss ss ss sb}", "type", rstr(f, "type"), "message",
                     rstr(f, "message"), "details",
@@ -1714,9 +1950,12 @@ int keel__machine_command(keel__machine_t *m, const char *type,
                           const json_t *rec, int64_t now, keel__out_t *out)
 {
         const char *cmd;
+        int rc;
         if (!type || strncmp(type, I, strlen(I)) || !json_is_object(rec) ||
             !*rstr(rec, "workflow_id"))
                 return KEEL_ERR_INVALID_ARG;
+        if ((rc = settle(m)))
+                return rc;
         cmd = short_cmd(type);
         m->st.commands++;
         if (!strcmp(cmd, "StartWorkflow"))
@@ -1788,7 +2027,8 @@ static int still_due(run_t *r, const hent_t *e, act_t **ap)
 static int time_out(keel__machine_t *m, run_t *r, int run_timeout, int64_t now,
                     keel__out_t *out)
 {
-        const json_t *st = keel__ev_rec(json_array_get(r->events, 0));
+        const json_t *st =
+            warm(r) ? NULL : keel__ev_rec(json_array_get(r->events, 0));
         int64_t ms = opt_int(st, run_timeout ? "run_timeout_ms"
                                              : "execution_timeout_ms");
         char reason[160], details[80];
@@ -1826,6 +2066,8 @@ static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
                 return time_out(m, r, e->kind == HK_RUN_TIMEOUT, now, out);
         if (e->kind == HK_ACTIVATE)
                 return activate(m, r, now, out);
+        if (e->kind != HK_TIMER && (rc = warm(r)))
+                return rc; /* an activity's: its ActivityScheduled */
         if (e->kind == HK_TIMER) {
                 rc = emit(m, r, H "TimerFired",
                           json_pack("{ss}", "timer_id", e->id), now, out);
@@ -1847,7 +2089,8 @@ static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
                 return emit_task(m, r, a, now, out);
         }
         {
-                int64_t next = e->kind == HK_SCTC ? 0 : next_attempt_at(a, now);
+                int64_t next =
+                    e->kind == HK_SCTC ? 0 : next_attempt_at(r, a, now);
                 rc = emit(m, r, H "ActivityTimedOut",
                           json_pack("{ss si ss so}", "activity_id", a->id,
                                     "attempt", a->attempt, "timeout_type",
@@ -1861,6 +2104,9 @@ static int fire(keel__machine_t *m, const hent_t *e, int64_t now,
 int keel__machine_tick(keel__machine_t *m, int64_t due_until, int64_t now,
                        keel__out_t *out)
 {
+        int src = settle(m);
+        if (src)
+                return src;
         while (m->nheap && m->heap[0].due <= due_until) {
                 hent_t e;
                 int rc;
@@ -1884,10 +2130,13 @@ int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
         const char *wid = rstr(rec, "workflow_id");
         const char *rid = rstr(rec, "run_id");
         int64_t seq = rint_(rec, "seq");
-        run_t *r = find_run(m, wid);
+        run_t *r;
         json_t *copy;
         int rc;
 
+        if ((rc = settle(m)))
+                return rc;
+        r = find_run(m, wid);
         if (is(type, "RunDeleted"))
                 return restore_deleted(m, rec);
         if (is(type, "WorkflowStarted")) {
@@ -1903,13 +2152,13 @@ int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
                          (long long)seq, wid, rid);
                 return KEEL_ERR_CORRUPT;
         }
-        if (seq <= (int64_t)json_array_size(r->events))
+        if (seq <= r->n_events)
                 return KEEL_OK; /* applied already */
-        if (seq != (int64_t)json_array_size(r->events) + 1) {
+        if (seq != r->n_events + 1) {
                 snprintf(errstr, errstr_size,
                          "event %s of %s run %s has seq %lld, expected %lld",
                          type, wid, rid, (long long)seq,
-                         (long long)json_array_size(r->events) + 1);
+                         (long long)r->n_events + 1);
                 return KEEL_ERR_CORRUPT;
         }
         copy = json_deep_copy(ev);
@@ -1923,16 +2172,150 @@ int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
         return KEEL_OK;
 }
 
+/*
+ * Restore, fast: the record is kept as it came, and only the run's status
+ * and counts follow from it now. What the rest of its events derive
+ * (activities, timers, deadlines, children) matters only for a run still
+ * open once restore is done, and is derived then (settle()): most runs a
+ * partition holds have closed.
+ */
+int keel__machine_restore_raw(keel__machine_t *m, const keel__history_raw_t *ev,
+                              char *errstr, size_t errstr_size)
+{
+        run_t *r = find_run(m, ev->workflow_id);
+        int rc;
+
+        if (is(ev->type, "RunDeleted")) {
+                for (r = m->buckets[bucket_of(m, ev->workflow_id)]; r;
+                     r = r->next)
+                        if (!strcmp(r->workflow_id, ev->workflow_id) &&
+                            !strcmp(r->run_id, ev->run_id)) {
+                                forget_run(m, r);
+                                break;
+                        }
+                return KEEL_OK;
+        }
+        if (r && (r->events || r->no_blob) &&
+            !(is(ev->type, "WorkflowStarted") &&
+              strcmp(r->run_id, ev->run_id))) {
+                /* A run held decoded (not restored this way): decoded. */
+                json_t *jev;
+                if ((rc = blob_event(ev->value, ev->len, &jev)))
+                        return rc;
+                json_object_set_new(jev, "size",
+                                    json_integer((json_int_t)ev->len));
+                rc = keel__machine_restore(m, jev, errstr, errstr_size);
+                json_decref(jev);
+                return rc;
+        }
+        if (is(ev->type, "WorkflowStarted")) {
+                if (r && !strcmp(r->run_id, ev->run_id))
+                        return KEEL_OK; /* applied already */
+                r = new_run(m, ev->workflow_id, ev->run_id, ev->workflow_type,
+                            ev->command_id);
+                if (!r)
+                        return KEEL_ERR_NOMEM;
+                json_decref(r->events);
+                r->events = NULL;
+        } else if (!r || strcmp(r->run_id, ev->run_id)) {
+                snprintf(errstr, errstr_size,
+                         "event %s seq %lld of %s run %s: no such run",
+                         ev->type, (long long)ev->seq, ev->workflow_id,
+                         ev->run_id);
+                return KEEL_ERR_CORRUPT;
+        }
+        if (ev->seq <= r->n_events)
+                return KEEL_OK; /* applied already */
+        if (ev->seq != r->n_events + 1) {
+                snprintf(errstr, errstr_size,
+                         "event %s of %s run %s has seq %lld, expected %lld",
+                         ev->type, ev->workflow_id, ev->run_id,
+                         (long long)ev->seq, (long long)r->n_events + 1);
+                return KEEL_ERR_CORRUPT;
+        }
+        if (is_open(r) || m->keep_history) {
+                if ((rc = blob_append(r, ev->value, ev->len)))
+                        return rc;
+        }
+        r->n_events++;
+        r->bytes += (int64_t)ev->len - (varint_len(ev->epoch) - 1);
+        r->new_from = ev->seq + 1;
+        if ((rc = derive_status(m, r, ev->type, ev->ts)))
+                return rc;
+        if (is_open(r) && !r->unsettled) {
+                r->unsettled = 1;
+                m->unsettled = 1;
+        }
+        /* Warned once per run: a restored run past the share was. */
+        r->limit_warned |= past_warning(m, r);
+        return KEEL_OK;
+}
+
+/* Derive what r's events restored raw left to derive. */
+static int settle_run(keel__machine_t *m, run_t *r)
+{
+        size_t pos = 0, len;
+        int64_t k = 0;
+        int rc;
+
+        r->unsettled = 0;
+        if (!is_open(r) || r->events || r->no_blob) {
+                r->n_derived = r->n_events;
+                return KEEL_OK;
+        }
+        while (pos < r->blob_len) {
+                const unsigned char *p = blob_next(r, &pos, &len);
+                json_t *ev;
+                if (++k <= r->n_derived)
+                        continue;
+                if ((rc = blob_event(p, len, &ev)))
+                        return rc;
+                rc = derive(m, r, keel__ev_type(ev), keel__ev_rec(ev), k);
+                json_decref(ev);
+                if (rc)
+                        return rc;
+        }
+        r->n_derived = r->n_events;
+        return KEEL_OK;
+}
+
+/* Settle every run restored raw: before anything looks at the state. */
+static int settle(keel__machine_t *m)
+{
+        if (!m->unsettled)
+                return KEEL_OK;
+        for (size_t i = 0; i < m->nbuckets; i++)
+                for (run_t *r = m->buckets[i]; r; r = r->next) {
+                        int rc;
+                        if (r->unsettled && (rc = settle_run(m, r)))
+                                return rc;
+                }
+        m->unsettled = 0;
+        return KEEL_OK;
+}
+
 /* Only the events a run starts with (its start, the signals carried over
  * by continue-as-new or sent with the start): its code has not run, or
  * issued nothing yet. Activating it again issues nothing new. */
 static int never_activated(const run_t *r)
 {
-        size_t i;
+        size_t i, pos = 0, len;
         const json_t *ev;
+        const char *t;
+        if (!r->events) {
+                /* Encoded: the types are in the records' headers. */
+                while (pos < r->blob_len) {
+                        const unsigned char *p = blob_next(r, &pos, &len);
+                        if (keel_codec_peek_type(p, len, &t) ||
+                            (!is(t, "WorkflowStarted") &&
+                             !is(t, "SignalReceived")))
+                                return 0;
+                }
+                return 1;
+        }
         json_array_foreach(r->events, i, ev)
         {
-                const char *t = keel__ev_type(ev);
+                t = keel__ev_type(ev);
                 if (!is(t, "WorkflowStarted") && !is(t, "SignalReceived"))
                         return 0;
         }
@@ -1941,9 +2324,11 @@ static int never_activated(const run_t *r)
 
 int keel__machine_resume(keel__machine_t *m, int64_t now, keel__out_t *out)
 {
+        int rc = settle(m);
+        if (rc)
+                return rc;
         for (size_t i = 0; i < m->nbuckets; i++)
                 for (run_t *r = m->buckets[i]; r; r = r->next) {
-                        int rc;
                         if (r->status != ST_BLOCKED &&
                             !(is_open(r) && never_activated(r)))
                                 continue;
@@ -1955,13 +2340,16 @@ int keel__machine_resume(keel__machine_t *m, int64_t now, keel__out_t *out)
 
 /* ---- queries ------------------------------------------------------------ */
 
-static void info_of(const run_t *r, keel__run_info_t *info)
+static void info_of(const keel__machine_t *m, run_t *r, keel__run_info_t *info)
 {
+        if (is_open(r) || m->keep_history)
+                warm(r); /* its events are shown (NULL without memory) */
         info->workflow_id = r->workflow_id;
         info->run_id = r->run_id;
         info->type = r->type;
         info->status = status_names[r->status];
         info->events = r->events;
+        info->n_events = (size_t)r->n_events;
         info->pending_activities = r->n_acts;
         info->pending_timers = r->n_timers;
 }
@@ -1969,10 +2357,11 @@ static void info_of(const run_t *r, keel__run_info_t *info)
 int keel__machine_run(keel__machine_t *m, const char *workflow_id,
                       keel__run_info_t *info)
 {
-        run_t *r = find_run(m, workflow_id);
-        if (!r)
+        run_t *r;
+        settle(m);
+        if (!(r = find_run(m, workflow_id)))
                 return KEEL_ERR_NOT_FOUND;
-        info_of(r, info);
+        info_of(m, r, info);
         return KEEL_OK;
 }
 
@@ -1981,9 +2370,10 @@ int keel__machine_activity_cancelled(keel__machine_t *m,
                                      const char *run_id,
                                      const char *activity_id, int attempt)
 {
-        run_t *r = find_run(m, workflow_id);
+        run_t *r;
         const act_t *a;
-        if (!r)
+        settle(m);
+        if (!(r = find_run(m, workflow_id)))
                 return 0;
         /* A newer run replaces a run only once it has closed. */
         if (strcmp(r->run_id, run_id) || !is_open(r))
@@ -1998,11 +2388,12 @@ void keel__machine_foreach(keel__machine_t *m,
                            void *opaque)
 {
         keel__run_info_t info;
+        settle(m);
         for (size_t i = 0; i < m->nbuckets; i++)
                 for (run_t *r = m->buckets[i]; r; r = r->next) {
                         if (r->retired)
                                 continue; /* not a latest run */
-                        info_of(r, &info);
+                        info_of(m, r, &info);
                         fn(&info, opaque);
                 }
 }
@@ -2030,6 +2421,11 @@ void keel__machine_limits_init(keel__machine_limits_t *l)
         l->max_events = 50000;
         l->max_bytes = 50 * 1024 * 1024;
         l->warn_percent = 80;
+}
+
+void keel__machine_keep_history(keel__machine_t *m, int keep)
+{
+        m->keep_history = keep;
 }
 
 int keel__machine_set_limits(keel__machine_t *m,
@@ -2067,8 +2463,7 @@ static int note_closed(keel__machine_t *m, run_t *r, int64_t ts)
 
 static int64_t run_nevents(const run_t *r)
 {
-        return r->events ? (int64_t)json_array_size(r->events)
-                         : (int64_t)r->n_retired;
+        return r->n_events;
 }
 
 /* Free what a closed run no longer needs once it is not the latest run of
@@ -2079,11 +2474,7 @@ static void retire_run(keel__machine_t *m, run_t *r)
         while (r->n_acts)
                 remove_act(r, &r->acts[0]);
         r->n_timers = 0;
-        if (r->events) {
-                r->n_retired = json_array_size(r->events);
-                json_decref(r->events);
-                r->events = NULL;
-        }
+        drop_events(r);
         r->retired = 1;
 }
 
@@ -2187,43 +2578,6 @@ static int restore_deleted(keel__machine_t *m, const json_t *rec)
                 }
         }
         return KEEL_OK;
-}
-
-/* The length of v as an Avro long (zigzag varint). */
-static int64_t varint_len(int64_t v)
-{
-        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-        int64_t n = 1;
-        while (z >= 0x80) {
-                z >>= 7;
-                n++;
-        }
-        return n;
-}
-
-/*
- * The single-object encoded size of ev, with its epoch counted as 0 (the
- * writer sets it later), so that a live run and a restored one count
- * alike: the record's length if the history reader gave it (its "size",
- * taken out of ev here), else ev encoded now.
- */
-static int64_t event_bytes(json_t *ev)
-{
-        const json_t *rec = keel__ev_rec(ev);
-        const json_t *size = json_object_get(ev, "size");
-        int64_t extra = varint_len(rint_(rec, "epoch")) - 1;
-        unsigned char *buf;
-        size_t len;
-
-        if (json_is_integer(size)) {
-                len = (size_t)json_integer_value(size);
-                json_object_del(ev, "size");
-                return (int64_t)len - extra;
-        }
-        if (keel_codec_encode(keel__ev_type(ev), rec, &buf, &len, NULL, 0))
-                return 0;
-        free(buf);
-        return (int64_t)len - extra;
 }
 
 /* Is r past the warning share of a limit? */

@@ -15,6 +15,7 @@
 #ifndef KEEL_MACHINE_INT_H
 #define KEEL_MACHINE_INT_H
 
+#include "history_int.h"
 #include "keel/config.h"
 #include "workflow_int.h"
 
@@ -86,6 +87,15 @@ int64_t keel__machine_next_due(keel__machine_t *m);
 int keel__machine_restore(keel__machine_t *m, const json_t *ev, char *errstr,
                           size_t errstr_size);
 
+/*
+ * Restore, fast: the same for an event the history reader hands over raw
+ * (keel__history_reader_init_raw()). The record is kept encoded; state
+ * other than the run's status is derived once something asks for it, for
+ * the runs open then. Same results and errors as keel__machine_restore().
+ */
+int keel__machine_restore_raw(keel__machine_t *m, const keel__history_raw_t *ev,
+                              char *errstr, size_t errstr_size);
+
 /* After restore: run again the workflows that were blocked by
  * non-determinism (the code may have been fixed) or never ran. */
 int keel__machine_resume(keel__machine_t *m, int64_t now, keel__out_t *out);
@@ -95,9 +105,12 @@ typedef struct keel__run_info_s {
         const char *workflow_id;
         const char *run_id;
         const char *type;
-        const char *status;   /* running, blocked, completed, failed,
-                                 cancelled, terminated */
-        const json_t *events; /* its history */
+        const char *status; /* running, blocked, completed, failed,
+                               cancelled, terminated */
+        /* Its history, or NULL for a closed run where the machine keeps
+         * none (keel__machine_keep_history()). */
+        const json_t *events;
+        size_t n_events; /* how many events it has */
         size_t pending_activities;
         size_t pending_timers;
 } keel__run_info_t;
@@ -183,6 +196,14 @@ void keel__machine_limits_init(keel__machine_limits_t *l);
 int keel__machine_limits_from_config(const keel_config_t *cfg,
                                      keel__machine_limits_t *l,
                                      json_t **by_type);
+
+/*
+ * With keep nonzero, closed runs keep their history events, for the test
+ * environment, which shows them (keel_testenv_history()). By default a
+ * closed run keeps only what is still asked of it (its IDs, type, status,
+ * event count and retention deadline): an orchestrator holds many of them.
+ */
+void keel__machine_keep_history(keel__machine_t *m, int keep);
 
 /* Enforce l (copied) from now on; runs closed before keep the deadlines
  * they have. KEEL_OK or KEEL_ERR_NOMEM. */

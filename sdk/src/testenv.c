@@ -57,6 +57,8 @@ keel_testenv_t *keel_testenv_new(const keel_registry_t *reg, int64_t start_ms)
                 keel_testenv_destroy(env);
                 return NULL;
         }
+        /* keel_testenv_history() shows closed runs' events too. */
+        keel__machine_keep_history(env->m, 1);
         env->now = start_ms ? start_ms : DEFAULT_START_MS;
         return env;
 }

@@ -558,6 +558,7 @@ static void test_lifecycle_statuses_once(void)
         size_t i;
 
         CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+        keel__machine_keep_history(m, 1); /* restored into m2 below */
         CU_ASSERT_EQUAL_FATAL(keel__out_init(&out), KEEL_OK);
         start = json_pack("{ss ss ss sI ss}", "workflow_id", "o6", "command_id",
                           "c1", "workflow_type", "order", "ts", (json_int_t)0,

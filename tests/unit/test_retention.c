@@ -24,6 +24,7 @@
 #include "machine_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define T0   1767225600000LL /* 2026-01-01T00:00:00Z */
@@ -280,7 +281,8 @@ static size_t steps_to_end(fx_t *fx, const char *id, char run_id[64])
         CU_ASSERT_EQUAL_FATAL(keel__machine_run(fx->m, id, &info), KEEL_OK);
         CU_ASSERT_STRING_EQUAL(info.status, "completed");
         snprintf(run_id, 64, "%s", info.run_id);
-        return json_array_size(info.events);
+        CU_ASSERT_PTR_NULL(info.events); /* closed: no events kept */
+        return info.n_events;
 }
 
 /* ---- retention ---------------------------------------------------------- */
@@ -390,11 +392,97 @@ static void test_retention_by_type_and_forever(void)
         fx_destroy(&fx);
 }
 
-/* Restore from what fx wrote (events only, as readers apply them). */
+static void raw_apply(void *opaque, const keel__history_raw_t *ev)
+{
+        char err[256];
+        int rc = keel__machine_restore_raw(opaque, ev, err, sizeof(err));
+        if (rc)
+                fprintf(stderr, "restore: %s\n", err);
+        CU_ASSERT_EQUAL(rc, KEEL_OK);
+}
+
+/* Encode rec (stolen) as a `type` record and feed it to hr. */
+static void feed(keel__history_reader_t *hr, const char *type, json_t *rec)
+{
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        char err[256];
+        CU_ASSERT_EQUAL_FATAL(
+            keel_codec_encode(type, rec, &buf, &len, err, sizeof(err)),
+            KEEL_OK);
+        CU_ASSERT_EQUAL(
+            keel__history_reader_feed(hr, buf, len, err, sizeof(err)), KEEL_OK);
+        free(buf);
+        json_decref(rec);
+}
+
+/* The same as an orchestrator restores it: each event encoded, read by a
+ * raw history reader, in batches of three closed by a checkpoint. */
+static keel__machine_t *restored_raw(fx_t *fx, const char *const *settings,
+                                     size_t upto)
+{
+        keel__machine_t *m = machine(fx->reg, settings);
+        keel__history_reader_t hr;
+        size_t i;
+
+        CU_ASSERT_EQUAL_FATAL(keel__history_reader_init_raw(&hr, raw_apply, m),
+                              KEEL_OK);
+        for (i = 0; i < upto && i < json_array_size(fx->log); i++) {
+                const json_t *ev = json_array_get(fx->log, i);
+                feed(&hr, ev_type(ev),
+                     json_deep_copy(json_object_get(ev, "record")));
+                if (i % 3 == 2 || i + 1 == upto ||
+                    i + 1 == json_array_size(fx->log))
+                        feed(&hr, "keel.history.Checkpoint",
+                             json_pack("{si sI sI si sI}", "partition", 0,
+                                       "epoch", (json_int_t)0, "inbox_offset",
+                                       (json_int_t)i, "batch_events", 3, "ts",
+                                       (json_int_t)0));
+        }
+        CU_ASSERT_EQUAL(hr.applied, i);
+        keel__history_reader_destroy(&hr);
+        return m;
+}
+
+/* a and b, restored from the same events, tell the same of every
+ * workflow in fx's log. */
+static void same_state(fx_t *fx, keel__machine_t *a, keel__machine_t *b)
+{
+        keel__machine_stats_t sa, sb;
+        size_t i;
+        const json_t *ev;
+
+        keel__machine_stats(a, &sa);
+        keel__machine_stats(b, &sb);
+        CU_ASSERT_EQUAL(sa.open, sb.open);
+        json_array_foreach(fx->log, i, ev)
+        {
+                keel__run_info_t ia, ib;
+                const char *id = ev_str(ev, "workflow_id");
+                int ra = keel__machine_run(a, id, &ia);
+                CU_ASSERT_EQUAL_FATAL(ra, keel__machine_run(b, id, &ib));
+                if (ra)
+                        continue;
+                CU_ASSERT_STRING_EQUAL(ia.run_id, ib.run_id);
+                CU_ASSERT_STRING_EQUAL(ia.type, ib.type);
+                CU_ASSERT_STRING_EQUAL(ia.status, ib.status);
+                CU_ASSERT_EQUAL(ia.n_events, ib.n_events);
+                CU_ASSERT_EQUAL(ia.pending_activities, ib.pending_activities);
+                CU_ASSERT_EQUAL(ia.pending_timers, ib.pending_timers);
+        }
+        CU_ASSERT_EQUAL(keel__machine_next_due(a), keel__machine_next_due(b));
+}
+
+/*
+ * Restore from what fx wrote (events only, as readers apply them), both
+ * ways: decoded (keel__machine_restore()) and raw, as the orchestrator
+ * does (keel__machine_restore_raw()). The two must agree; the raw one is
+ * returned, for the test to go on with.
+ */
 static keel__machine_t *restored(fx_t *fx, const char *const *settings,
                                  size_t upto)
 {
-        keel__machine_t *m = machine(fx->reg, settings);
+        keel__machine_t *m = machine(fx->reg, settings), *raw;
         char err[256];
         for (size_t i = 0; i < upto && i < json_array_size(fx->log); i++) {
                 int rc = keel__machine_restore(m, json_array_get(fx->log, i),
@@ -403,7 +491,10 @@ static keel__machine_t *restored(fx_t *fx, const char *const *settings,
                         fprintf(stderr, "restore: %s\n", err);
                 CU_ASSERT_EQUAL(rc, KEEL_OK);
         }
-        return m;
+        raw = restored_raw(fx, settings, upto);
+        same_state(fx, m, raw);
+        keel__machine_destroy(m);
+        return raw;
 }
 
 static void test_retention_restore_rebuilds_the_deadline(void)
@@ -473,6 +564,121 @@ static void test_retention_restore_rebuilds_the_deadline(void)
         fx_destroy(&fx);
 }
 
+/* The items of arr (events or tasks) of workflow id (new reference). */
+static json_t *of_workflow(const json_t *arr, const char *id)
+{
+        json_t *out = json_array();
+        size_t i;
+        const json_t *x;
+        json_array_foreach(arr, i, x)
+        {
+                const json_t *rec = json_object_get(x, "record");
+                const char *w = json_string_value(
+                    json_object_get(rec ? rec : x, "workflow_id"));
+                if (w && !strcmp(w, id))
+                        json_array_append(out, (json_t *)x);
+        }
+        return out;
+}
+
+/* Apply the same command (tick with type NULL) to a and b; what comes out
+ * for each workflow of ids must be the same. */
+static void both(keel__machine_t *a, keel__machine_t *b, const char *type,
+                 json_t *rec, int64_t now, const char *const *ids)
+{
+        keel__out_t oa, ob;
+        CU_ASSERT_EQUAL_FATAL(keel__out_init(&oa), KEEL_OK);
+        CU_ASSERT_EQUAL_FATAL(keel__out_init(&ob), KEEL_OK);
+        if (type) {
+                CU_ASSERT_EQUAL(keel__machine_command(a, type, rec, now, &oa),
+                                KEEL_OK);
+                CU_ASSERT_EQUAL(keel__machine_command(b, type, rec, now, &ob),
+                                KEEL_OK);
+        } else {
+                CU_ASSERT_EQUAL(keel__machine_tick(a, now, now, &oa), KEEL_OK);
+                CU_ASSERT_EQUAL(keel__machine_tick(b, now, now, &ob), KEEL_OK);
+        }
+        /* Per run: deadlines due at the same time come out in heap order,
+         * which depends on when each was pushed, not on the run. */
+        for (const char *const *id = ids; *id; id++) {
+                json_t *ha = of_workflow(oa.history, *id),
+                       *hb = of_workflow(ob.history, *id),
+                       *ta = of_workflow(oa.tasks, *id),
+                       *tb = of_workflow(ob.tasks, *id);
+                CU_ASSERT(json_equal(ha, hb));
+                CU_ASSERT(json_equal(ta, tb));
+                json_decref(ha);
+                json_decref(hb);
+                json_decref(ta);
+                json_decref(tb);
+        }
+        CU_ASSERT_EQUAL(json_array_size(oa.history),
+                        json_array_size(ob.history));
+        CU_ASSERT_EQUAL(json_array_size(oa.tombstones),
+                        json_array_size(ob.tombstones));
+        CU_ASSERT(json_equal(oa.rejects, ob.rejects));
+        json_decref(rec);
+        keel__out_destroy(&oa);
+        keel__out_destroy(&ob);
+}
+
+/* Runs restored raw (kept encoded, state derived later) go on exactly as
+ * runs restored decoded: sleeping, taking signals, waiting for
+ * activities, closed and retained. */
+static void test_restore_raw_goes_on_alike(void)
+{
+        static const char *const ids[] = {"t", "s", "l", "t2", "q", NULL};
+        fx_t fx;
+        char run_id[64];
+        keel__machine_t *a, *b;
+        char err[256];
+
+        fx_init(&fx, one_day);
+        steps_to_end(&fx, "t", run_id);
+        CU_ASSERT_EQUAL(start(&fx, "s", "sleeper", "ALLOW_DUPLICATE"), KEEL_OK);
+        CU_ASSERT_EQUAL(start(&fx, "l", "listener", "ALLOW_DUPLICATE"),
+                        KEEL_OK);
+        CU_ASSERT_EQUAL(start(&fx, "f", "fanout", "ALLOW_DUPLICATE"), KEEL_OK);
+        CU_ASSERT_EQUAL(start(&fx, "q", "quick", "ALLOW_DUPLICATE"), KEEL_OK);
+        CU_ASSERT_EQUAL(signal_(&fx, "l", "s", "{\"n\":1}"), KEEL_OK);
+        run_until(&fx, fx.now + 3500);
+
+        a = machine(fx.reg, one_day);
+        for (size_t i = 0; i < json_array_size(fx.log); i++)
+                CU_ASSERT_EQUAL(keel__machine_restore(a,
+                                                      json_array_get(fx.log, i),
+                                                      err, sizeof(err)),
+                                KEEL_OK);
+        b = restored_raw(&fx, one_day, json_array_size(fx.log));
+        same_state(&fx, a, b);
+        both(a, b, NULL, NULL, fx.now + 10000, ids); /* timers and timeouts */
+        both(a, b, "keel.inbox.SignalWorkflow",
+             json_pack("{ss ss ss ss sI}", "workflow_id", "l", "signal_name",
+                       "s", "payload", "{}", "command_id", "x-1", "ts",
+                       (json_int_t)0),
+             fx.now + 10001, ids);
+        both(a, b, "keel.inbox.SignalWorkflow",
+             json_pack("{ss ss ss ss sI}", "workflow_id", "l", "signal_name",
+                       "s", "payload", "{}", "command_id", "c-6", "ts",
+                       (json_int_t)0),
+             fx.now + 10002, ids); /* delivered again: nothing */
+        both(a, b, "keel.inbox.CancelWorkflow",
+             json_pack("{ss ss ss sI}", "workflow_id", "s", "reason", "r",
+                       "command_id", "x-2", "ts", (json_int_t)0),
+             fx.now + 10003, ids);
+        both(a, b, "keel.inbox.StartWorkflow",
+             json_pack("{ss ss ss ss ss ss sI}", "workflow_id", "q",
+                       "workflow_type", "quick", "input", "{}", "command_id",
+                       "x-3", "id_reuse_policy", "REJECT_DUPLICATE",
+                       "id_conflict_policy", "FAIL", "ts", (json_int_t)0),
+             fx.now + 10004, ids);
+        both(a, b, NULL, NULL, fx.now + 2 * DAY, ids); /* retention */
+        same_state(&fx, a, b);
+        keel__machine_destroy(a);
+        keel__machine_destroy(b);
+        fx_destroy(&fx);
+}
+
 static void test_retention_id_reused_before_and_after(void)
 {
         fx_t fx;
@@ -502,7 +708,7 @@ static void test_retention_id_reused_before_and_after(void)
         CU_ASSERT_STRING_EQUAL(info.status, "running");
         CU_ASSERT_EQUAL(signal_(&fx, "wf-u", "s", "1"), KEEL_OK);
         CU_ASSERT_EQUAL(keel__machine_run(fx.m, "wf-u", &info), KEEL_OK);
-        CU_ASSERT_EQUAL(json_array_size(info.events), 2);
+        CU_ASSERT_EQUAL(info.n_events, 2);
 
         /* Once the second is deleted too, a start refused for a closed run
          * by the reuse policy is a new start like any other. */
@@ -577,7 +783,7 @@ static void test_retention_many_runs(void)
         /* The open ones still take signals. */
         CU_ASSERT_EQUAL(signal_(&fx, "m-4000", "s", "1"), KEEL_OK);
         CU_ASSERT_EQUAL(keel__machine_run(fx.m, "m-4000", &info), KEEL_OK);
-        CU_ASSERT_EQUAL(json_array_size(info.events), 2);
+        CU_ASSERT_EQUAL(info.n_events, 2);
         fx_destroy(&fx);
 }
 
@@ -637,7 +843,7 @@ static void test_limits_warn_once_then_terminate_at_n_events(void)
                         KEEL_OK);
         run_until(&fx, T0 + 4000); /* 1 + 2 x 4 + 1 = 10 events */
         CU_ASSERT_EQUAL(keel__machine_run(fx.m, "loop", &info), KEEL_OK);
-        CU_ASSERT_EQUAL(json_array_size(info.events), 10);
+        CU_ASSERT_EQUAL(info.n_events, 10);
         keel__machine_stats(fx.m, &st);
         CU_ASSERT_EQUAL(st.history_warnings, 1);
         CU_ASSERT_EQUAL(st.history_limited, 0);
@@ -646,8 +852,8 @@ static void test_limits_warn_once_then_terminate_at_n_events(void)
         CU_ASSERT_EQUAL(keel__machine_run(fx.m, "loop", &info), KEEL_OK);
         CU_ASSERT_STRING_EQUAL(info.status, "terminated");
         /* At 20 events, terminated: the 21st is the termination. */
-        CU_ASSERT_EQUAL(json_array_size(info.events), 21);
-        last = last_event(info.events);
+        CU_ASSERT_EQUAL(info.n_events, 21);
+        last = last_event(fx.log);
         CU_ASSERT_STRING_EQUAL(ev_type(last),
                                "keel.history.WorkflowTerminated");
         CU_ASSERT_EQUAL(strncmp(ev_str(last, "reason"),
@@ -695,7 +901,7 @@ static void test_limits_bytes(void)
         CU_ASSERT_EQUAL(sent, 7);
         CU_ASSERT_STRING_EQUAL(info.status, "terminated");
         CU_ASSERT_PTR_NOT_NULL(
-            strstr(ev_str(last_event(info.events), "reason"), "bytes"));
+            strstr(ev_str(last_event(fx.log), "reason"), "bytes"));
         keel__machine_stats(fx.m, &st);
         CU_ASSERT_EQUAL(st.history_warnings, 1);
         CU_ASSERT_EQUAL(st.history_limited, 1);
@@ -737,7 +943,7 @@ static void test_limits_within_one_activation(void)
         fx_collect(&fx);
         CU_ASSERT_EQUAL(keel__machine_run(fx.m, "fan", &info), KEEL_OK);
         CU_ASSERT_STRING_EQUAL(info.status, "terminated");
-        CU_ASSERT_EQUAL(json_array_size(info.events), 21);
+        CU_ASSERT_EQUAL(info.n_events, 21);
         CU_ASSERT_EQUAL(info.pending_activities, 0);
         /* A result for one of them now is stale. */
         complete(&fx, "fan", "3");
@@ -768,7 +974,7 @@ static void test_limits_restored_run_is_not_warned_again(void)
         CU_ASSERT_EQUAL(st.history_warnings, 0);
         CU_ASSERT_EQUAL(st.history_limited, 1);
         CU_ASSERT_EQUAL(keel__machine_run(m, "loop", &info), KEEL_OK);
-        CU_ASSERT_EQUAL(json_array_size(info.events), 21);
+        CU_ASSERT_EQUAL(info.n_events, 21);
         keel__out_destroy(&out);
         keel__machine_destroy(m);
         fx_destroy(&fx);
@@ -813,6 +1019,7 @@ static CU_TestInfo tests[] = {
     {"test_retention_id_reused_before_and_after",
      test_retention_id_reused_before_and_after},
     {"test_retention_many_runs", test_retention_many_runs},
+    {"test_restore_raw_goes_on_alike", test_restore_raw_goes_on_alike},
     {"test_retention_testenv", test_retention_testenv},
     {"test_limits_warn_once_then_terminate_at_n_events",
      test_limits_warn_once_then_terminate_at_n_events},
