@@ -435,7 +435,7 @@ static int get_real(dec_t *d, const keel__av_node_t *t, double *dv)
 static int get_block(dec_t *d, const keel__av_node_t *t, size_t min_item,
                      size_t *n)
 {
-        int64_t cnt;
+        int64_t cnt = 0;
         int rc = get_long(d, &cnt);
         *n = 0;
         if (rc)
@@ -520,7 +520,7 @@ static int dec_items(dec_t *d, const keel__av_node_t *t, json_t *coll,
                         json_t *item = NULL;
                         char *key = NULL;
                         if (t->kind == KEEL__AV_MAP) {
-                                size_t kl;
+                                size_t kl = 0;
                                 if ((rc = get_len(d, 1, &kl, "map key length")))
                                         return rc;
                                 key = strndup((const char *)d->p, kl);
@@ -855,7 +855,7 @@ static int scan_items(dec_t *d, const keel__av_node_t *t, int depth)
                         return KEEL_OK;
                 for (size_t i = 0; i < n; i++) {
                         if (t->kind == KEEL__AV_MAP) {
-                                size_t kl;
+                                size_t kl = 0;
                                 if ((rc = get_len(d, 1, &kl, "map key length")))
                                         return rc;
                                 if (memchr(d->p, 0, kl) ||

@@ -150,12 +150,15 @@ static int64_t ival(const json_t *rec, const char *k)
 int keel__history_reader_feed(keel__history_reader_t *r, const void *value,
                               size_t len, char *errstr, size_t errstr_size)
 {
-        keel__scan_field_t f[] = {
-            [F_WID] = {"workflow_id"}, [F_RID] = {"run_id"},
-            [F_SEQ] = {"seq"},         [F_EPOCH] = {"epoch"},
-            [F_TS] = {"ts"},           [F_WTYPE] = {"workflow_type"},
-            [F_CID] = {"command_id"},  [F_INBOX] = {"inbox_offset"},
-            [F_OWNER] = {"owner"}};
+        keel__scan_field_t f[] = {[F_WID] = {.name = "workflow_id"},
+                                  [F_RID] = {.name = "run_id"},
+                                  [F_SEQ] = {.name = "seq"},
+                                  [F_EPOCH] = {.name = "epoch"},
+                                  [F_TS] = {.name = "ts"},
+                                  [F_WTYPE] = {.name = "workflow_type"},
+                                  [F_CID] = {.name = "command_id"},
+                                  [F_INBOX] = {.name = "inbox_offset"},
+                                  [F_OWNER] = {.name = "owner"}};
         char owner[sizeof(r->claim_owner)];
         const char *type;
         json_t *rec, *ev;
