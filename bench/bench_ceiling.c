@@ -11,17 +11,22 @@
  *     readers do);
  *  3. commits transactions of 1 and of --txn-records records in a row on
  *     one transactional producer and one partition: the cost of a commit,
- *     which bounds a partition processor's batches per second.
+ *     which bounds a partition processor's batches per second, and the
+ *     CPU time librdkafka's own main thread spends per transaction (in
+ *     librdkafka 2.0.2 it busy-waits on a timer under a millisecond away,
+ *     about a millisecond per transaction, per producer).
  *
  * Usage: keel-bench-ceiling --bootstrap B [--seconds S] [--json FILE]
  */
 #include "bench_common.h"
 
+#include <dirent.h>
 #include <getopt.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static atomic_llong delivered, failed;
 
@@ -193,16 +198,61 @@ static void one_txn(rd_kafka_t *rk, const char *topic, int per_txn)
                 bench_die("commit: %s", rd_kafka_error_string(e));
 }
 
+/* CPU seconds used so far by this process's threads named `comm`. */
+static double threads_cpu_s(const char *comm)
+{
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *de;
+        double s = 0;
+        long tick = sysconf(_SC_CLK_TCK);
+
+        while (d && (de = readdir(d))) {
+                char path[300], name[64] = "", buf[1024];
+                unsigned long ut, st;
+                FILE *f;
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+                         de->d_name);
+                if ((f = fopen(path, "r"))) {
+                        if (!fgets(name, sizeof(name), f))
+                                name[0] = '\0';
+                        fclose(f);
+                }
+                name[strcspn(name, "\n")] = '\0';
+                if (strcmp(name, comm))
+                        continue;
+                snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+                         de->d_name);
+                if (!(f = fopen(path, "r")))
+                        continue;
+                /* Fields 14 and 15, after the ")" that ends the name. */
+                if (fgets(buf, sizeof(buf), f) && strrchr(buf, ')') &&
+                    sscanf(strrchr(buf, ')') + 2,
+                           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu "
+                           "%lu",
+                           &ut, &st) == 2)
+                        s += (double)(ut + st) / (double)tick;
+                fclose(f);
+        }
+        if (d)
+                closedir(d);
+        return s;
+}
+
 /* Phase 3: transactions of `per_txn` records each, in a row, for
- * `seconds`; *done of them. Returns the seconds taken. */
+ * `seconds`; *done of them. Returns the seconds taken. *main_ms gets the
+ * CPU time librdkafka's own main thread spent per transaction. */
 static double txns(const char *bootstrap, const char *topic, int per_txn,
-                   int seconds, long long *done, bench_samples_t *ms)
+                   int seconds, long long *done, bench_samples_t *ms,
+                   double *main_ms)
 {
         rd_kafka_conf_t *conf = kconf(bootstrap);
         char err[512], id[64];
         rd_kafka_t *rk;
         rd_kafka_error_t *e;
         int64_t t0, until;
+        double cpu0;
 
         snprintf(id, sizeof(id), "keel-bench-ceiling-txn-%d", per_txn);
         bench_kset(conf, "transactional.id", id);
@@ -215,6 +265,7 @@ static double txns(const char *bootstrap, const char *topic, int per_txn,
         /* The first transaction waits for the topic's metadata: untimed. */
         one_txn(rk, topic, per_txn);
         *done = 0;
+        cpu0 = threads_cpu_s("rdk:main");
         t0 = bench_us();
         until = t0 + (int64_t)seconds * 1000000;
         while (bench_us() < until) {
@@ -223,6 +274,9 @@ static double txns(const char *bootstrap, const char *topic, int per_txn,
                 bench_samples_add(ms, (double)(bench_us() - t) / 1000.0);
                 (*done)++;
         }
+        *main_ms =
+            *done ? (threads_cpu_s("rdk:main") - cpu0) * 1000 / (double)*done
+                  : 0;
         rd_kafka_destroy(rk);
         return (double)(bench_us() - t0) / 1e6;
 }
@@ -240,7 +294,7 @@ int main(int argc, char **argv)
         const char *topic = "keel-bench.ceiling";
         int seconds = 10, per_txn = 50, opt, skip_plain = 0;
         long long n, got, bytes, t1, tk;
-        double psecs, csecs, t1secs, tksecs;
+        double psecs, csecs, t1secs, tksecs, main1, maink;
         bench_samples_t ms1 = {0}, msk = {0};
         json_t *out;
 
@@ -273,10 +327,10 @@ int main(int argc, char **argv)
                 n = produce(bootstrap, topic, seconds, &bytes, &psecs);
                 got = consume(bootstrap, topic, n, &csecs);
         }
-        t1secs =
-            txns(bootstrap, topic, 1, seconds / 2 ? seconds / 2 : 1, &t1, &ms1);
+        t1secs = txns(bootstrap, topic, 1, seconds / 2 ? seconds / 2 : 1, &t1,
+                      &ms1, &main1);
         tksecs = txns(bootstrap, topic, per_txn, seconds / 2 ? seconds / 2 : 1,
-                      &tk, &msk);
+                      &tk, &msk, &maink);
 
         printf("\n== Ceiling: the broker with plain librdkafka (%d "
                "partitions, values 200-600 B, mean %.0f B/record with key)\n",
@@ -298,6 +352,8 @@ int main(int argc, char **argv)
                "transactions of K records, in a row",
                (double)tk * per_txn / tksecs, "", bench_samples_pct(&msk, 50),
                bench_samples_pct(&msk, 99), bench_samples_max(&msk), per_txn);
+        printf("%-44s %14.2f ms  (1 record) %.2f ms (K records)\n",
+               "librdkafka main thread CPU per transaction", main1, maink);
 
         out = json_pack(
             "{ss si sf s{sI sf sf sf} s{sI sf sf} s{sf sf} s{si sf sf sf}}",
@@ -314,6 +370,10 @@ int main(int argc, char **argv)
             tk ? tksecs * 1000 / (double)tk : 0);
         json_object_set_new(json_object_get(out, "txn_1"), "commit_ms",
                             bench_samples_json(&ms1));
+        json_object_set_new(json_object_get(out, "txn_1"), "main_thread_cpu_ms",
+                            json_real(main1));
+        json_object_set_new(json_object_get(out, "txn_k"), "main_thread_cpu_ms",
+                            json_real(maink));
         json_object_set_new(json_object_get(out, "txn_k"), "commit_ms",
                             bench_samples_json(&msk));
         if (json_path && bench_json_write(json_path, out))

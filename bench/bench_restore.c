@@ -237,7 +237,7 @@ static int cmd_fill(const opts_t *o, const char *wf_type, const char *until)
 static pid_t start_orch(const opts_t *o, const char *log, const char *mport,
                         const char *instance)
 {
-        char inst[128], sess[64], tmo[64];
+        char inst[128], sess[64], hbeat[64], tmo[64];
         const char *argv[24];
         int n = 0;
         argv[n++] = o->orch_bin;
@@ -264,10 +264,18 @@ static pid_t start_orch(const opts_t *o, const char *log, const char *mport,
                 argv[n++] = tmo;
         }
         if (o->session_ms) {
+                /* Heartbeats a quarter of the session apart (keel's
+                 * default, 1 s, suits its default 10 s session). */
+                long hb = atol(o->session_ms) / 4;
                 snprintf(sess, sizeof(sess), "kafka.session.timeout.ms=%s",
                          o->session_ms);
+                snprintf(hbeat, sizeof(hbeat),
+                         "kafka.heartbeat.interval.ms=%ld",
+                         hb < 100 ? 100 : hb);
                 argv[n++] = "-X";
                 argv[n++] = sess;
+                argv[n++] = "-X";
+                argv[n++] = hbeat;
         }
         argv[n] = NULL;
         return bench_spawn((char *const *)argv, log);

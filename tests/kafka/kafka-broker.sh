@@ -149,6 +149,9 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=8
 group.initial.rebalance.delay.ms=0
+# Let clients ask for sessions shorter than Kafka's 6 s floor, so that
+# failover with a short kafka.session.timeout.ms can be measured (bench/).
+group.min.session.timeout.ms=1000
 
 # After kill -9 the restarted node must wait until the controller expires the old
 # broker registration (DUPLICATE_BROKER_REGISTRATION until then): keep that short.
