@@ -2,6 +2,7 @@
 # Install the Debian packages keel needs, only those that are missing.
 #   scripts/setup.sh build   what building keel and running the demo need
 #   scripts/setup.sh test    that, plus what the test suite needs
+#   scripts/setup.sh bench   build's, plus what bench/run.sh needs
 # As root it runs apt-get; otherwise it names the apt-get line to run.
 set -euo pipefail
 
@@ -17,13 +18,17 @@ build_pkgs=(gcc make cmake pkg-config librdkafka-dev libavro-dev
 test_pkgs=(libcunit1-dev openjdk-17-jdk-headless maven python3 python3-avro
         clang clang-format libclang-rt-14-dev docker-compose chromium
         python3-websocket valgrind)
+# Benchmarks: wrk loads the projector's HTTP API (bench/run.sh, projector);
+# jq reads one figure back between runs.
+bench_pkgs=(wrk jq python3)
 
 profile=${1:-build}
 case "$profile" in
 build) want=("${build_pkgs[@]}") ;;
 test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+bench) want=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
 *)
-        echo "usage: scripts/setup.sh build|test" >&2
+        echo "usage: scripts/setup.sh build|test|bench" >&2
         exit 2
         ;;
 esac

@@ -695,3 +695,400 @@ json_t *proj_wf_json(const proj_wf_t *wf)
                                       (json_int_t)wf->signals, "last", names));
         return o;
 }
+
+/* ---- the state as text, written directly -------------------------------- */
+
+/*
+ * GET /api/v1/workflows/{id} writes proj_wf_json()'s text with no jansson
+ * tree in between (a tree and its dump cost ~10 us, the request's largest
+ * part): the same keys in the same order, strings escaped as jansson
+ * escapes them. A recorded JSON text goes in verbatim when it is already
+ * what jansson's compact dump of it would be (canon_value()); anything
+ * else (a real number, an escape jansson writes differently, whitespace, a
+ * text that is not JSON) takes jansson's way, value by value.
+ */
+
+typedef struct jbuf_s {
+        char *b;
+        size_t len, cap;
+        int bad; /* out of memory, or a string jansson would refuse */
+} jbuf_t;
+
+static void jb_put(jbuf_t *j, const char *s, size_t n)
+{
+        if (j->bad)
+                return;
+        if (j->len + n + 1 > j->cap) {
+                size_t cap = j->cap ? j->cap : 1024;
+                char *b;
+                while (cap < j->len + n + 1)
+                        cap *= 2;
+                if (!(b = realloc(j->b, cap))) {
+                        j->bad = 1;
+                        return;
+                }
+                j->b = b;
+                j->cap = cap;
+        }
+        memcpy(j->b + j->len, s, n);
+        j->len += n;
+        j->b[j->len] = '\0';
+}
+
+#define JB_LIT(j, lit) jb_put((j), (lit), sizeof(lit) - 1)
+
+/* The length of the UTF-8 sequence at u, as jansson checks it (no
+ * overlong forms, surrogates or code points over U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *u)
+{
+        size_t n;
+        uint32_t cp;
+        if (u[0] < 0x80)
+                return 1;
+        if (u[0] < 0xc2 || u[0] > 0xf4)
+                return 0;
+        n = u[0] < 0xe0 ? 2 : u[0] < 0xf0 ? 3 : 4;
+        cp = u[0] & (n == 2 ? 0x1f : n == 3 ? 0x0f : 0x07);
+        for (size_t i = 1; i < n; i++) {
+                if ((u[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (u[i] & 0x3f);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+                return 0;
+        return n;
+}
+
+/* s as a JSON string, escaped as jansson's dump escapes it; not UTF-8:
+ * bad (jansson refuses such a string). */
+static void jb_str(jbuf_t *j, const char *s)
+{
+        static const char from[] = "\"\\\b\f\n\r\t", to[] = "\"\\bfnrt";
+        const unsigned char *u = (const unsigned char *)s, *run = u;
+        const char *f;
+        JB_LIT(j, "\"");
+        while (*u) {
+                char esc[8];
+                size_t n;
+                if (*u >= 0x20 && *u != '"' && *u != '\\') {
+                        if (!(n = utf8_seq(u))) {
+                                j->bad = 1;
+                                return;
+                        }
+                        u += n;
+                        continue;
+                }
+                jb_put(j, (const char *)run, (size_t)(u - run));
+                /* jansson's short escapes, else \u00XX. */
+                if ((f = strchr(from, *u))) {
+                        esc[0] = '\\';
+                        esc[1] = to[f - from];
+                        esc[2] = '\0';
+                } else {
+                        snprintf(esc, sizeof(esc), "\\u%04X", (unsigned)*u);
+                }
+                jb_put(j, esc, strlen(esc));
+                run = ++u;
+        }
+        jb_put(j, (const char *)run, (size_t)(u - run));
+        JB_LIT(j, "\"");
+}
+
+static void jb_str_or_null(jbuf_t *j, const char *s)
+{
+        if (s)
+                jb_str(j, s);
+        else
+                JB_LIT(j, "null");
+}
+
+static void jb_int(jbuf_t *j, int64_t v)
+{
+        char buf[32];
+        jb_put(j, buf,
+               (size_t)snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                                (json_int_t)v));
+}
+
+static int jb_dump_cb(const char *buf, size_t size, void *data)
+{
+        jb_put(data, buf, size);
+        return 0;
+}
+
+/* A value (borrowed; NULL: null) as jansson dumps it. */
+static void jb_value(jbuf_t *j, const json_t *v)
+{
+        if (!v)
+                JB_LIT(j, "null");
+        else if (json_dump_callback(v, jb_dump_cb, j,
+                                    JSON_COMPACT | JSON_ENCODE_ANY))
+                j->bad = 1;
+}
+
+/* A value (stolen; NULL: out of memory) as jansson dumps it. */
+static void jb_value_new(jbuf_t *j, json_t *v)
+{
+        if (!v)
+                j->bad = 1;
+        jb_value(j, v);
+        json_decref(v);
+}
+
+/* A time as ts_json() makes it. */
+static void jb_ts(jbuf_t *j, int64_t ms)
+{
+        char buf[48];
+        struct tm tm;
+        time_t s;
+        size_t n;
+
+        s = (time_t)(ms / 1000);
+        if (ms <= 0 || !gmtime_r(&s, &tm)) {
+                JB_LIT(j, "null");
+                return;
+        }
+        buf[0] = '"';
+        n = 1 + strftime(buf + 1, sizeof(buf) - 1, "%Y-%m-%dT%H:%M:%S", &tm);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03dZ\"",
+                              (int)(ms % 1000));
+        jb_put(j, buf, n);
+}
+
+/*
+ * Is s[*i..] a JSON value written as jansson's compact dump of it writes it
+ * (then *i is past it)? No whitespace; integers of up to 18 digits, not
+ * -0 (no reals: jansson rewrites them); strings of UTF-8 with only the
+ * escapes jansson writes (\" \\ \b \f \n \r \t), no \u; objects of up to
+ * 32 keys, none repeated; nesting up to 32. False for anything else,
+ * whatever jansson would make of it.
+ */
+static int canon_value(const char *s, size_t *i, int depth)
+{
+        const unsigned char *u = (const unsigned char *)s;
+        size_t k = *i;
+
+        if (depth > 32)
+                return 0;
+        switch (s[k]) {
+        case '"':
+                for (k++; s[k] != '"'; k++) {
+                        if (u[k] < 0x20)
+                                return 0; /* the end, or a control byte */
+                        if (s[k] == '\\') {
+                                if (!strchr("\"\\bfnrt", s[k + 1]) || !s[k + 1])
+                                        return 0;
+                                k++;
+                        } else if (u[k] >= 0x80) {
+                                size_t n = utf8_seq(u + k);
+                                if (!n)
+                                        return 0;
+                                k += n - 1;
+                        }
+                }
+                *i = k + 1;
+                return 1;
+        case '{': {
+                struct {
+                        size_t at, len;
+                } keys[32];
+                size_t nkeys = 0;
+                k++;
+                if (s[k] == '}') {
+                        *i = k + 1;
+                        return 1;
+                }
+                for (;;) {
+                        size_t at = k;
+                        if (s[k] != '"' || !canon_value(s, &k, depth + 1) ||
+                            nkeys == 32)
+                                return 0;
+                        for (size_t n = 0; n < nkeys; n++)
+                                if (keys[n].len == k - at &&
+                                    !memcmp(s + keys[n].at, s + at, k - at))
+                                        return 0; /* repeated */
+                        keys[nkeys].at = at;
+                        keys[nkeys++].len = k - at;
+                        if (s[k++] != ':' || !canon_value(s, &k, depth + 1))
+                                return 0;
+                        if (s[k] == '}') {
+                                *i = k + 1;
+                                return 1;
+                        }
+                        if (s[k++] != ',')
+                                return 0;
+                }
+        }
+        case '[':
+                k++;
+                if (s[k] == ']') {
+                        *i = k + 1;
+                        return 1;
+                }
+                for (;;) {
+                        if (!canon_value(s, &k, depth + 1))
+                                return 0;
+                        if (s[k] == ']') {
+                                *i = k + 1;
+                                return 1;
+                        }
+                        if (s[k++] != ',')
+                                return 0;
+                }
+        case 't':
+        case 'f':
+        case 'n': {
+                static const char *const lits[] = {"true", "false", "null"};
+                for (size_t n = 0; n < 3; n++) {
+                        size_t len = strlen(lits[n]);
+                        if (!strncmp(s + k, lits[n], len)) {
+                                *i = k + len;
+                                return 1;
+                        }
+                }
+                return 0;
+        }
+        default: {
+                size_t digits;
+                if (s[k] == '-')
+                        k++;
+                if (s[k] < '0' || s[k] > '9' ||
+                    (s[k] == '0' &&
+                     (k > *i || (s[k + 1] >= '0' && s[k + 1] <= '9'))))
+                        return 0; /* not a number, -0, or a leading 0 */
+                for (digits = 0; s[k] >= '0' && s[k] <= '9'; k++)
+                        digits++;
+                if (digits > 18 || s[k] == '.' || s[k] == 'e' || s[k] == 'E')
+                        return 0;
+                *i = k;
+                return 1;
+        }
+        }
+}
+
+/* A recorded JSON text, as text_json() makes it and jansson dumps it. */
+static void jb_text(jbuf_t *j, const char *text)
+{
+        size_t end = 0;
+        if (!text)
+                JB_LIT(j, "null");
+        else if (canon_value(text, &end, 0) && !text[end])
+                jb_put(j, text, end);
+        else
+                jb_value_new(j, text_json(text));
+}
+
+char *proj_wf_text(const proj_wf_t *wf)
+{
+        uint64_t first = wf->signals > PROJ_LAST_SIGNALS
+                             ? wf->signals - PROJ_LAST_SIGNALS
+                             : 0;
+        jbuf_t j = {0};
+        JB_LIT(&j, "{\"workflow_id\":");
+        jb_str(&j, wf->id);
+        /* json_pack's "s*" leaves a key out for NULL. */
+        if (wf->run_id) {
+                JB_LIT(&j, ",\"run_id\":");
+                jb_str(&j, wf->run_id);
+        }
+        if (wf->type) {
+                JB_LIT(&j, ",\"type\":");
+                jb_str(&j, wf->type);
+        }
+        JB_LIT(&j, ",\"status\":");
+        jb_str(&j, proj_status_name(wf->status));
+        JB_LIT(&j, ",\"start_time\":");
+        jb_ts(&j, wf->start_ts);
+        JB_LIT(&j, ",\"close_time\":");
+        jb_ts(&j, wf->close_ts);
+        JB_LIT(&j, ",\"history_length\":");
+        jb_int(&j, wf->history_length);
+        JB_LIT(&j, ",\"search_attributes\":");
+        if (wf->search_attrs)
+                jb_value(&j, wf->search_attrs);
+        else
+                JB_LIT(&j, "{}");
+        JB_LIT(&j, ",\"input\":");
+        jb_text(&j, wf->input);
+        JB_LIT(&j, ",\"result\":");
+        if (wf->status == KEEL__RUN_COMPLETED)
+                jb_text(&j, wf->result);
+        else
+                JB_LIT(&j, "null");
+        JB_LIT(&j, ",\"failure\":");
+        if (wf->status == KEEL__RUN_FAILED)
+                jb_value_new(&j, failure_json(wf->failure));
+        else
+                JB_LIT(&j, "null");
+        JB_LIT(&j, ",\"state\":");
+        jb_text(&j, wf->state);
+        JB_LIT(&j, ",\"parent\":");
+        jb_value(&j, json_object_get(wf->origin, "parent"));
+        JB_LIT(&j, ",\"continued_from_run_id\":");
+        jb_value(&j, json_object_get(wf->origin, "continued_from_run_id"));
+        JB_LIT(&j, ",\"children\":");
+        if (wf->children)
+                jb_value(&j, wf->children);
+        else
+                JB_LIT(&j, "[]");
+        JB_LIT(&j, ",\"close_reason\":");
+        jb_str_or_null(&j, wf->close_reason);
+        JB_LIT(&j, ",\"pending_activities\":[");
+        for (size_t i = 0; i < wf->nacts; i++) {
+                const proj_activity_t *a = &wf->acts[i];
+                if (i)
+                        JB_LIT(&j, ",");
+                JB_LIT(&j, "{\"activity_id\":");
+                if (!a->id)
+                        j.bad = 1; /* jansson's way leaves it out */
+                else
+                        jb_str(&j, a->id);
+                if (a->type) {
+                        JB_LIT(&j, ",\"activity_type\":");
+                        jb_str(&j, a->type);
+                }
+                JB_LIT(&j, ",\"attempt\":");
+                jb_int(&j, a->attempt);
+                JB_LIT(&j, ",\"last_failure\":");
+                if (a->last_failure)
+                        jb_value_new(&j, failure_json(a->last_failure));
+                else
+                        JB_LIT(&j, "null");
+                JB_LIT(&j, ",\"heartbeat_details\":");
+                jb_text(&j, a->hb_details);
+                JB_LIT(&j, "}");
+        }
+        JB_LIT(&j, "],\"pending_timers\":[");
+        for (size_t i = 0; i < wf->ntimers; i++) {
+                if (i)
+                        JB_LIT(&j, ",");
+                JB_LIT(&j, "{\"timer_id\":");
+                if (!wf->timers[i].id)
+                        j.bad = 1;
+                else
+                        jb_str(&j, wf->timers[i].id);
+                JB_LIT(&j, ",\"fire_at\":");
+                jb_ts(&j, wf->timers[i].fire_at);
+                JB_LIT(&j, "}");
+        }
+        JB_LIT(&j, "],\"signals\":{\"count\":");
+        jb_int(&j, (int64_t)wf->signals);
+        JB_LIT(&j, ",\"last\":[");
+        for (uint64_t k = first; k < wf->signals; k++) {
+                if (k > first)
+                        JB_LIT(&j, ",");
+                jb_str_or_null(&j, wf->last_signals[k % PROJ_LAST_SIGNALS]);
+        }
+        JB_LIT(&j, "]}}");
+        if (!j.bad)
+                return j.b;
+        free(j.b);
+        /* A string jansson refuses, say: its way, whatever it makes. */
+        {
+                json_t *o = proj_wf_json(wf);
+                char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                json_decref(o);
+                return text;
+        }
+}

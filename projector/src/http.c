@@ -1,8 +1,8 @@
 /*
  * http.c: the projector's HTTP API (docs/http-api.md), served by
- * libmicrohttpd with a thread per connection (bounded by
- * http.max.connections), so that a long poll or a history read waits on
- * its own thread:
+ * libmicrohttpd from a pool of http.threads threads (default one a CPU),
+ * each polling its share of at most http.max.connections HTTP/1.1
+ * kept-alive connections:
  *
  *   GET  /healthz, /readyz, /metrics
  *   GET  /api/v1/workflows                       list, filters, counts
@@ -20,6 +20,13 @@
  * taken raw and percent-decoded segment by segment, so a workflow ID may
  * hold any character. Whatever arrives, the answer is a status code and a
  * JSON error, never a crash.
+ *
+ * A pool thread serves many connections, so it must never wait: a request
+ * that may (a write, which waits for Kafka; a history read; a read with
+ * `wait` or `after`) is a job. Its connection is suspended, the job runs on
+ * a thread of its own, leaves its reply in the request and resumes the
+ * connection, whose pool thread then sends it. Everything else (a state
+ * read, a listing, the dashboard, /metrics) is answered on the pool thread.
  */
 #define _DEFAULT_SOURCE /* timegm */
 #include "client_int.h"
@@ -42,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define API_WORKFLOWS     "/api/v1/workflows"
 #define MAX_ID_BYTES      KEEL_WORKFLOW_ID_MAX
@@ -63,6 +71,13 @@ typedef struct server_s {
         char *token; /* NULL: no auth */
         int auth_reads;
         size_t max_body;
+        /* Jobs (requests that may wait) running on threads of their own;
+         * proj_http_stop() waits for them before stopping the daemon,
+         * which must have no suspended connection then. */
+        pthread_mutex_t jobs_lock;
+        pthread_cond_t jobs_done;
+        int jobs;
+        int stopping; /* no new job */
 } server_t;
 
 static const unsigned http_codes[] = {200, 202, 400, 401, 404,
@@ -983,7 +998,13 @@ static void get_workflow(proj_t *p, const char *id, const params_t *q,
                 reply_errorf(rp, 404, "no workflow '%.200s'", id);
                 return;
         }
-        reply_json(rp, 200, proj_wf_json(wf));
+        /* The hot path: text written directly, no jansson tree. */
+        if (!(rp->body = proj_wf_text(wf))) {
+                reply_json(rp, 200, NULL); /* 500 */
+                return;
+        }
+        rp->status = 200;
+        rp->type = CONTENT_JSON;
 }
 
 /* ---- GET /api/v1/workflows/{id}/result ---------------------------------- */
@@ -1375,6 +1396,13 @@ typedef struct req_s {
         char *body;
         size_t len, cap;
         int answered; /* a response is queued */
+        /* A job: what it answers, and its reply once done. */
+        server_t *s;
+        struct MHD_Connection *conn;
+        route_t route;
+        params_t q;
+        int write;
+        reply_t *rp; /* set: the job is done, send it */
 } req_t;
 
 /* Is the request's bearer token the configured one? Compared in constant
@@ -1406,19 +1434,18 @@ static int needs_token(const server_t *s, const route_t *r, int write)
                                  (r->kind >= R_LIST && r->kind <= R_RESULT));
 }
 
-/* Answer a complete request; method already checked against the route. */
-static void answer(server_t *s, struct MHD_Connection *conn, const route_t *r,
-                   int write, const req_t *rq, reply_t *rp)
+/* Answer a complete request with query q; method already checked
+ * against the route. A pool thread, or a job's (may wait). */
+static void answer(server_t *s, const route_t *r, int write, const req_t *rq,
+                   const params_t *q, reply_t *rp)
 {
         proj_t *p = s->p;
-        params_t q = {0};
 
-        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, param_cb, &q);
         if (write) {
                 static const char *const none[] = {NULL};
                 if (r->kind == R_SIGNAL)
-                        post_signal(s, r, &q, rq->body, rq->len, rp);
-                else if (!params_check(&q, none, rp)) {
+                        post_signal(s, r, q, rq->body, rq->len, rp);
+                else if (!params_check(q, none, rp)) {
                         if (r->kind == R_LIST)
                                 post_start(s, rq->body, rq->len, rp);
                         else
@@ -1428,7 +1455,6 @@ static void answer(server_t *s, struct MHD_Connection *conn, const route_t *r,
                 pthread_mutex_lock(&p->lock);
                 proj_read_position(p, rp->position, sizeof(rp->position));
                 pthread_mutex_unlock(&p->lock);
-                params_free(&q);
                 return;
         }
         if (r->kind == R_WEB) {
@@ -1455,16 +1481,16 @@ static void answer(server_t *s, struct MHD_Connection *conn, const route_t *r,
                 metrics(p, rp);
                 break;
         case R_LIST:
-                list_workflows(p, &q, rp);
+                list_workflows(p, q, rp);
                 break;
         case R_WF:
-                get_workflow(p, r->id, &q, rp);
+                get_workflow(p, r->id, q, rp);
                 break;
         case R_RESULT:
-                get_result(p, r->id, &q, rp);
+                get_result(p, r->id, q, rp);
                 break;
         case R_HISTORY:
-                get_history(p, r->id, &q, rp);
+                get_history(p, r->id, q, rp);
                 break;
         default:
                 reply_error(rp, 404, "no such resource");
@@ -1472,7 +1498,6 @@ static void answer(server_t *s, struct MHD_Connection *conn, const route_t *r,
         }
         proj_read_position(p, rp->position, sizeof(rp->position));
         pthread_mutex_unlock(&p->lock);
-        params_free(&q);
 }
 
 static enum MHD_Result send_reply(server_t *s, struct MHD_Connection *conn,
@@ -1536,6 +1561,144 @@ static enum MHD_Result send_error(server_t *s, struct MHD_Connection *conn,
         return send_reply(s, conn, rq, &rp);
 }
 
+/* Does the request carry a body (a length over 0, or chunks)? */
+static int has_body(struct MHD_Connection *conn)
+{
+        const char *cl = MHD_lookup_connection_value(
+            conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                           MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+               (cl && strtoull(cl, NULL, 10) > 0);
+}
+
+/* The status refusing the request (its headers known) with *why and
+ * *allow, or 0 to answer it. */
+static unsigned refusal(const server_t *s, struct MHD_Connection *conn,
+                        const route_t *r, int get, int write, const char **why,
+                        const char **allow)
+{
+        const char *cl = MHD_lookup_connection_value(
+            conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        *allow = NULL;
+        if (r->kind == R_NONE) {
+                *why = "no such resource";
+                return 404;
+        }
+        if (r->kind == R_BAD) {
+                *why = r->why;
+                return 400;
+        }
+        if (!(get && !route_is_write(r->kind)) && !write) {
+                *why = "method not allowed";
+                *allow = route_allow(r->kind);
+                return 405;
+        }
+        if (needs_token(s, r, write) && !authorized(s, conn)) {
+                *why = "a valid bearer token is required "
+                       "(Authorization: Bearer <http.token>)";
+                return 401;
+        }
+        if (write && cl &&
+            strtoull(cl, NULL, 10) > (unsigned long long)s->max_body) {
+                *why = "the body is over http.max.body.bytes";
+                return 413;
+        }
+        return 0;
+}
+
+/* ---- jobs: requests that may wait --------------------------------------- */
+
+/* May the request wait (for Kafka, or for the fold to change)? Raw keys,
+ * as params_check() sees them. */
+static int may_wait(struct MHD_Connection *conn, const route_t *r, int write)
+{
+        if (write || r->kind == R_HISTORY)
+                return 1;
+        if (r->kind < R_LIST || r->kind > R_RESULT)
+                return 0;
+        return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+                                           "wait") ||
+               MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+                                           "after");
+}
+
+/* One job fewer. */
+static void job_finish_count(server_t *s)
+{
+        pthread_mutex_lock(&s->jobs_lock);
+        if (--s->jobs == 0)
+                pthread_cond_broadcast(&s->jobs_done);
+        pthread_mutex_unlock(&s->jobs_lock);
+}
+
+/* The job's reply is in rq: let the connection's pool thread send it. The
+ * job's thread, or a pool thread when no job thread started. rq may be
+ * freed as soon as the connection is resumed. */
+static void job_finish(req_t *rq)
+{
+        server_t *s = rq->s;
+        MHD_resume_connection(rq->conn);
+        job_finish_count(s);
+}
+
+/* A job's own thread. */
+static void *job_main(void *arg)
+{
+        req_t *rq = arg;
+        answer(rq->s, &rq->route, rq->write, rq, &rq->q, rq->rp);
+        job_finish(rq);
+        return NULL;
+}
+
+/* Make the request in rq (route r, stolen) a job: suspend its connection
+ * and answer it on a thread of its own. A pool thread. */
+static enum MHD_Result job_start(server_t *s, struct MHD_Connection *conn,
+                                 req_t *rq, route_t *r, int write)
+{
+        pthread_attr_t attr;
+        pthread_t th;
+        int rc, stopping;
+
+        pthread_mutex_lock(&s->jobs_lock);
+        stopping = s->stopping;
+        s->jobs += !stopping;
+        pthread_mutex_unlock(&s->jobs_lock);
+        if (stopping || !(rq->rp = calloc(1, sizeof(*rq->rp)))) {
+                route_free(r);
+                if (!stopping)
+                        job_finish_count(s);
+                return stopping ? send_error(s, conn, rq, 503,
+                                             "the projector is stopping", NULL)
+                                : MHD_NO;
+        }
+        rq->s = s;
+        rq->conn = conn;
+        rq->route = *r;
+        rq->write = write;
+        memset(r, 0, sizeof(*r));
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, param_cb,
+                                  &rq->q);
+        /* Suspended before the job can resume it. */
+        MHD_suspend_connection(conn);
+        rc = pthread_attr_init(&attr);
+        if (!rc) {
+                pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+                rc = pthread_create(&th, &attr, job_main, rq);
+                pthread_attr_destroy(&attr);
+        }
+        if (rc) {
+                keel_log(KEEL_LOG_WARN, "projector",
+                         "msg=\"cannot start a thread for a request\" "
+                         "error=\"%s\"",
+                         strerror(rc));
+                reply_error(rq->rp, 503,
+                            "the projector cannot take this request now");
+                rq->rp->retry_after = 1;
+                job_finish(rq); /* answered when resumed */
+        }
+        return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
                               const char *url, const char *method,
                               const char *version, const char *upload,
@@ -1546,6 +1709,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
         route_t r;
         reply_t *rp;
         enum MHD_Result ret;
+        const char *why, *allow;
+        unsigned status;
         int get, post, write;
 
         (void)version;
@@ -1553,6 +1718,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
         get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
         post = !strcmp(method, "POST");
 
+        if (rq && rq->rp && !rq->answered) {
+                /* A job is done (or refused): send its reply. */
+                pthread_mutex_lock(&s->p->lock);
+                if (!rq->rp->position[0])
+                        proj_read_position(s->p, rq->rp->position,
+                                           sizeof(rq->rp->position));
+                pthread_mutex_unlock(&s->p->lock);
+                return send_reply(s, conn, rq, rq->rp);
+        }
         if (rq && rq->answered) {
                 *upload_size = 0; /* a body nobody reads */
                 return MHD_YES;
@@ -1587,52 +1761,46 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 
         route_parse(url ? url : "", &r);
         write = post && (r.kind == R_LIST || route_is_write(r.kind));
+        status = refusal(s, conn, &r, get, write, &why, &allow);
         if (!rq) {
-                /* The headers are in: refuse what can be refused before
-                 * any body is read. */
-                const char *cl;
+                /* The headers are in. An answer queued now, before the
+                 * request is complete, makes libmicrohttpd close the
+                 * connection after it: only a refusal of a body is sent
+                 * now (the body is not read). Anything else waits for the
+                 * next call, and the connection stays open for the next
+                 * request. */
                 rq = calloc(1, sizeof(*rq));
                 if (!rq) {
                         route_free(&r);
                         return MHD_NO;
                 }
                 *con_cls = rq;
-                cl = MHD_lookup_connection_value(
-                    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-                if (r.kind == R_NONE)
-                        ret = send_error(s, conn, rq, 404, "no such resource",
-                                         NULL);
-                else if (r.kind == R_BAD)
-                        ret = send_error(s, conn, rq, 400, r.why, NULL);
-                else if (!(get && !route_is_write(r.kind)) && !write)
-                        ret = send_error(s, conn, rq, 405, "method not allowed",
-                                         route_allow(r.kind));
-                else if (needs_token(s, &r, write) && !authorized(s, conn))
-                        ret = send_error(s, conn, rq, 401,
-                                         "a valid bearer token is required "
-                                         "(Authorization: Bearer <http.token>)",
-                                         NULL);
-                else if (write && cl &&
-                         strtoull(cl, NULL, 10) >
-                             (unsigned long long)s->max_body)
-                        ret = send_error(s, conn, rq, 413,
-                                         "the body is over http.max.body.bytes",
-                                         NULL);
-                else if (write)
-                        ret = MHD_YES; /* read the body first */
-                else
-                        goto respond;
+                ret = status && has_body(conn)
+                          ? send_error(s, conn, rq, status, why, allow)
+                          : MHD_YES;
                 route_free(&r);
                 return ret;
         }
-
-respond:
+        /* The request is complete, its body (if any) read. */
+        if (status) {
+                ret = send_error(s, conn, rq, status, why, allow);
+                route_free(&r);
+                return ret;
+        }
+        if (may_wait(conn, &r, write))
+                return job_start(s, conn, rq, &r, write);
         rp = calloc(1, sizeof(*rp));
         if (!rp) {
                 route_free(&r);
                 return MHD_NO;
         }
-        answer(s, conn, &r, write, rq, rp);
+        {
+                params_t q = {0};
+                MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, param_cb,
+                                          &q);
+                answer(s, &r, write, rq, &q, rp);
+                params_free(&q);
+        }
         ret = send_reply(s, conn, rq, rp);
         free(rp);
         route_free(&r);
@@ -1648,6 +1816,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         (void)toe;
         if (rq) {
                 free(rq->body);
+                if (rq->rp)
+                        free(rq->rp->body);
+                free(rq->rp);
+                route_free(&rq->route);
+                params_free(&rq->q);
                 free(rq);
                 *con_cls = NULL;
         }
@@ -1688,6 +1861,8 @@ void *proj_http_start(proj_t *p, const char *listen, int *port)
         const char *colon = listen ? strrchr(listen, ':') : NULL;
         const char *token = keel_config_get(p->cfg, "http.token");
         const union MHD_DaemonInfo *info;
+        unsigned threads = (unsigned)cfg_int(p->cfg, "http.threads");
+        unsigned conns = (unsigned)cfg_int(p->cfg, "http.max.connections");
         char *end;
         long pn;
 
@@ -1725,20 +1900,36 @@ void *proj_http_start(proj_t *p, const char *listen, int *port)
                 free(s);
                 return NULL;
         }
+        pthread_mutex_init(&s->jobs_lock, NULL);
+        pthread_cond_init(&s->jobs_done, NULL);
+        if (!threads) {
+                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                threads = cpus > 0 ? (unsigned)cpus : 1;
+        }
+        /* libmicrohttpd splits the connection limit among the threads. */
+        if (threads > conns)
+                threads = conns;
+        /* poll(), not epoll: libmicrohttpd 0.9.75's edge-triggered epoll
+         * misses a client's FIN that comes with or just after a request
+         * on a kept-alive connection, which then waits in CLOSE-WAIT for
+         * the idle timeout (found by fuzz_http; half the connections of a
+         * client that half-closes). poll() sees it, and with a share of
+         * http.max.connections per thread costs no more. */
         s->d = MHD_start_daemon(
-            MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                MHD_USE_ERROR_LOG,
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
             0, NULL, NULL, handle, s, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)cfg_int(p->cfg, "http.max.connections"),
-            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+            (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE, threads,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_IDLE_S,
+            MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_NOTIFY_COMPLETED,
+            completed, NULL, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
         if (!s->d) {
                 keel_log(KEEL_LOG_ERROR, "projector",
                          "msg=\"cannot serve HTTP\" listen=%s error=\"%s\"",
                          listen, strerror(errno));
+                pthread_cond_destroy(&s->jobs_done);
+                pthread_mutex_destroy(&s->jobs_lock);
                 keel_client_destroy(s->client);
                 free(s->token);
                 free(s);
@@ -1746,6 +1937,9 @@ void *proj_http_start(proj_t *p, const char *listen, int *port)
         }
         info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
         *port = info ? info->port : 0;
+        keel_log(KEEL_LOG_DEBUG, "projector",
+                 "msg=\"serving HTTP\" port=%d threads=%u max_connections=%u",
+                 *port, threads, conns);
         if (s->token)
                 keel_log(KEEL_LOG_INFO, "projector",
                          "msg=\"bearer token required\" for=%s",
@@ -1763,7 +1957,17 @@ void proj_http_stop(void *server)
         atomic_store(&s->p->stop, 1);
         pthread_cond_broadcast(&s->p->changed);
         pthread_mutex_unlock(&s->p->lock);
+        /* No connection may be suspended when the daemon stops: let the
+         * jobs under way finish (a write within timeout.ms) and start no
+         * more. */
+        pthread_mutex_lock(&s->jobs_lock);
+        s->stopping = 1;
+        while (s->jobs)
+                pthread_cond_wait(&s->jobs_done, &s->jobs_lock);
+        pthread_mutex_unlock(&s->jobs_lock);
         MHD_stop_daemon(s->d);
+        pthread_cond_destroy(&s->jobs_done);
+        pthread_mutex_destroy(&s->jobs_lock);
         keel_client_destroy(s->client);
         free(s->token);
         free(s);

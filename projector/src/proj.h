@@ -4,9 +4,9 @@
  * keel.history events; the reader (reader.c) owns one consumer thread that
  * reads every partition of keel.history by the reader rules
  * (history_int.h) and feeds the fold; the HTTP server (http.c) answers on
- * libmicrohttpd's internal thread. The two threads share the fold through
- * proj_t.lock: the reader holds it while it feeds one record, the server
- * while it builds one response.
+ * libmicrohttpd's pool threads, and a request that may wait on a thread of
+ * its own. They share the fold through proj_t.lock: the reader holds it
+ * while it feeds one record, the server while it builds one response.
  */
 #ifndef KEEL_PROJ_H
 #define KEEL_PROJ_H
@@ -115,6 +115,12 @@ int proj_fold_ordered(proj_fold_t *f, proj_wf_t ***out, size_t *n);
 /* The full state of wf as JSON (new reference, NULL on out of memory). */
 json_t *proj_wf_json(const proj_wf_t *wf);
 
+/* The full state of wf as compact JSON text: byte for byte
+ * json_dumps(proj_wf_json(wf), JSON_COMPACT), mostly written without
+ * building the tree. Freed by the caller; NULL where proj_wf_json()
+ * fails. */
+char *proj_wf_text(const proj_wf_t *wf);
+
 /* The summary of wf used in listings (new reference). */
 json_t *proj_wf_summary_json(const proj_wf_t *wf);
 
@@ -184,8 +190,9 @@ int proj_http_code_index(unsigned code);
 
 /*
  * Serve p on `listen` ("IPv4:port", port 0 for any) from libmicrohttpd's
- * internal thread. Returns the server (free with proj_http_stop()) with
- * *port the bound port, or NULL after logging why.
+ * pool of http.threads threads. Returns the server (free with
+ * proj_http_stop(), which waits for requests under way) with *port the
+ * bound port, or NULL after logging why.
  */
 void *proj_http_start(proj_t *p, const char *listen, int *port);
 void proj_http_stop(void *server);

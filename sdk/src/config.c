@@ -41,6 +41,7 @@ static const struct {
     {"http.auth.reads", T_ENUM, "false", "|false|true|", 0, 0},
     {"http.max.body.bytes", T_INT, "1048576", NULL, 1, 67108864},
     {"http.max.connections", T_INT, "256", NULL, 4, 65536},
+    {"http.threads", T_INT, "0", NULL, 0, 1024},
     /* command line */
     {"projector.url", T_STRING, "http://127.0.0.1:8080", NULL, 0, 0},
     /* orchestrator */

@@ -7,7 +7,9 @@
  *     is written as a StartWorkflow's input the way keel_client_start()
  *     writes it, encoded, decoded, and must come back equal; as recorded
  *     input, result and failure details it must come out of the
- *     projector's fold (proj_wf_json) equal. The rest taken as a string
+ *     projector's fold (proj_wf_json) equal, and the state's text written
+ *     directly (proj_wf_text) must be jansson's dump of it byte for byte.
+ *     The rest taken as a string
  *     (when it is UTF-8, NUL bytes included) must survive the codec too.
  *  1  the client's argument checks: NUL-separated fields (verb, workflow
  *     ID, name, JSON, run ID, command ID, reuse and conflict policies,
@@ -20,7 +22,8 @@
  *     without "keel.history.", workflow ID, run ID, seq, then up to four
  *     fields whose meaning depends on the type) are applied to a fresh fold,
  *     which must keep its books straight (status counts add up, IDs in
- *     order, each found by its ID) and render every workflow as JSON.
+ *     order, each found by its ID) and render every workflow as JSON, its
+ *     text written directly the same as jansson's dump.
  *     (Events after a run's closing event are applied too, so a closed
  *     run may show what they started as pending; only a corrupt history
  *     holds such events, so that is not checked.)
@@ -129,6 +132,7 @@ static void fold_trip(const char *s, const json_t *v)
 {
         proj_fold_t f;
         json_t *done, *failed, *x;
+        char *dumped, *direct;
 
         if (proj_fold_init(&f))
                 broken("out of memory", "fold");
@@ -145,6 +149,12 @@ static void fold_trip(const char *s, const json_t *v)
         failed = proj_wf_json(proj_fold_get(&f, "b"));
         if (!done || !failed)
                 broken("a workflow does not render as JSON", s);
+        dumped = json_dumps(done, JSON_COMPACT);
+        direct = proj_wf_text(proj_fold_get(&f, "a"));
+        if (!dumped || !direct || strcmp(dumped, direct))
+                broken("the state's text is not jansson's dump", s);
+        free(dumped);
+        free(direct);
         x = json_object_get(json_object_get(failed, "failure"), "details");
         if (v && (!json_equal(json_object_get(done, "input"), v) ||
                   !json_equal(json_object_get(done, "result"), v) ||
@@ -302,7 +312,7 @@ static void fold_check(proj_fold_t *f)
         for (size_t i = 0; i < n; i++) {
                 proj_wf_t *wf = wfs[i];
                 json_t *full, *sum;
-                char *text;
+                char *text, *direct;
                 if (i && strcmp(wfs[i - 1]->id, wf->id) >= 0)
                         broken("workflows out of order", wf->id);
                 if (proj_fold_get(f, wf->id) != wf)
@@ -314,6 +324,11 @@ static void fold_check(proj_fold_t *f)
                 text = full ? json_dumps(full, JSON_COMPACT) : NULL;
                 if (!full || !sum || !text)
                         broken("a workflow does not render as JSON", wf->id);
+                direct = proj_wf_text(wf);
+                if (!direct || strcmp(text, direct))
+                        broken("the state's text is not jansson's dump",
+                               wf->id);
+                free(direct);
                 free(text);
                 json_decref(full);
                 json_decref(sum);

@@ -91,8 +91,26 @@ static json_t *failure(const char *type, const char *message)
                          "details", "null", "non_retryable", 0);
 }
 
+/* proj_wf_text(wf) is byte for byte jansson's dump of proj_wf_json(wf). */
+static void text_is_dump(const proj_wf_t *wf)
+{
+        json_t *o = proj_wf_json(wf);
+        char *want = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        char *got = proj_wf_text(wf);
+
+        if (!want || !got || strcmp(want, got))
+                fprintf(stderr, "\n  jansson: %s\n  direct:  %s\n",
+                        want ? want : "(null)", got ? got : "(null)");
+        CU_ASSERT_PTR_NOT_NULL(got);
+        CU_ASSERT_TRUE(want && got && !strcmp(want, got));
+        free(want);
+        free(got);
+        json_decref(o);
+}
+
 /* The full JSON state of workflow id (new reference; the test fails if
- * the fold has no such workflow). */
+ * the fold has no such workflow). Its text written directly must be the
+ * same. */
 static json_t *state_of(proj_fold_t *f, const char *id)
 {
         proj_wf_t *wf = proj_fold_get(f, id);
@@ -101,6 +119,7 @@ static json_t *state_of(proj_fold_t *f, const char *id)
         CU_ASSERT_PTR_NOT_NULL_FATAL(wf);
         o = proj_wf_json(wf);
         CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        text_is_dump(wf);
         return o;
 }
 
@@ -1529,6 +1548,96 @@ static void test_fold_children_parent_and_continued(void)
         proj_fold_destroy(&f);
 }
 
+/* Recorded texts of every kind (compact or not, reals, escapes jansson
+ * rewrites, repeated keys, deep nesting, not JSON at all) in the input,
+ * the result and the state: the text written directly is still jansson's
+ * dump, byte for byte (state_of() checks). */
+static void test_fold_text_is_jansson_dump_for_any_text(void)
+{
+        static const char *const texts[] = {
+            "{\"a\":1}",
+            "{\"a\": 1}",
+            " 1",
+            "1 ",
+            "-0",
+            "0",
+            "-12",
+            "007",
+            "1.5",
+            "1e3",
+            "-1.0E+2",
+            "12345678901234567890",
+            "123456789012345678",
+            "-123456789012345678",
+            "9223372036854775808",
+            "\"\"",
+            "\"a\\u00e9\"",
+            "\"\\u0041\"",
+            "\"\\/\"",
+            "\"a\\nb\\t\\\"q\\\\\"",
+            "\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"",
+            "\"\\u001f\"",
+            "\"\\u0000\"",
+            "\"\\ud83d\\ude00\"",
+            "\"\x7f\"",
+            "{\"a\":1,\"a\":2}",
+            "{\"a\":{\"a\":1},\"b\":[{\"a\":1}]}",
+            "[1,[2,[3,{}]]]",
+            "[]",
+            "{}",
+            "[1,]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "true",
+            "false",
+            "null",
+            "tru",
+            "nul",
+            "[true,false,null]",
+            "not json",
+            "",
+            "\"unterminated",
+            "[1,2",
+            "{\"k\":\"v\"}x",
+            "\"tab\there\"",
+            "{\"k\":\"v\",}",
+            "[-]",
+            "[01]",
+            "-",
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]"
+            "]]]]]]]]]]]]]]]",
+            "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,"
+            "\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":0,\"k11\":1,\"k12\":2,"
+            "\"k13\":3,\"k14\":4,\"k15\":5,\"k16\":6,\"k17\":7,\"k18\":8,"
+            "\"k19\":9,\"k20\":0,\"k21\":1,\"k22\":2,\"k23\":3,\"k24\":4,"
+            "\"k25\":5,\"k26\":6,\"k27\":7,\"k28\":8,\"k29\":9,\"k30\":0,"
+            "\"k31\":1,\"k32\":2}",
+        };
+        proj_fold_t f;
+
+        CU_ASSERT_EQUAL_FATAL(proj_fold_init(&f), KEEL_OK);
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+                char id[32];
+                json_t *o;
+                snprintf(id, sizeof(id), "odd-%zu", i);
+                start(&f, id, "r1", 1, "payment", texts[i]);
+                marker(&f, id, "r1", 2, "state", texts[i]);
+                o = state_of(&f, id);
+                json_decref(o);
+                apply(&f, "WorkflowCompleted", id, "r1", 3,
+                      json_pack("{ss}", "result", texts[i]));
+                o = state_of(&f, id);
+                json_decref(o);
+        }
+        /* Names and IDs with characters jansson escapes. */
+        start(&f, "quote\"back\\slash\ttab\x01ctl \xc3\xa9", "r\n1", 1,
+              "type/with\"quote", "{}");
+        signal_wf(&f, "quote\"back\\slash\ttab\x01ctl \xc3\xa9", "r\n1", 2,
+                  "sig\x1fnal\b\f\r");
+        json_decref(state_of(&f, "quote\"back\\slash\ttab\x01ctl \xc3\xa9"));
+        proj_fold_destroy(&f);
+}
+
 static CU_TestInfo tests[] = {
     {"test_fold_run_deleted_forgets_the_workflow",
      test_fold_run_deleted_forgets_the_workflow},
@@ -1564,6 +1673,8 @@ static CU_TestInfo tests[] = {
     {"test_fold_search_attributes_merge", test_fold_search_attributes_merge},
     {"test_fold_children_parent_and_continued",
      test_fold_children_parent_and_continued},
+    {"test_fold_text_is_jansson_dump_for_any_text",
+     test_fold_text_is_jansson_dump_for_any_text},
     CU_TEST_INFO_NULL};
 
 KEEL_TEST_MAIN("fold", tests)

@@ -2,19 +2,28 @@
  * test_proj_http.c: the projector's HTTP layer (projector/src/http.c) on a
  * fold fed by hand, with no Kafka: 503 until ready, percent-decoded IDs,
  * time-range filters, the result long poll woken by a new event, `after`
- * waiting for the orchestrator's checkpoint, and writes answering 503 when
- * no broker is there. The server listens on 127.0.0.1, port chosen at run
- * time.
+ * waiting for the orchestrator's checkpoint, writes answering 503 when
+ * no broker is there, kept-alive connections (plain reads and requests
+ * that wait alike) and the connection limit. The server listens on
+ * 127.0.0.1, port chosen at run time.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include "keel/keel.h"
 #include "keel_http.h"
 #include "keel_test.h"
 #include "proj.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static keel_config_t *cfg;
 static proj_t p;
@@ -388,6 +397,200 @@ static void test_start_search_attributes_checked(void)
         http_res_free(&r);
 }
 
+/* ---- kept-alive connections -------------------------------------------- */
+
+/* A connection to 127.0.0.1:port_, or -1. */
+static int dial(int port_)
+{
+        struct sockaddr_in sa;
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+                return -1;
+        memset(&sa, 0, sizeof(sa));
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port_);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* Send all of req on fd; 0 or -1. */
+static int send_all(int fd, const char *req)
+{
+        size_t off = 0, n = strlen(req);
+        while (off < n) {
+                ssize_t w = write(fd, req + off, n - off);
+                if (w <= 0)
+                        return -1;
+                off += (size_t)w;
+        }
+        return 0;
+}
+
+/* A connection's bytes read but not yet taken as an answer. */
+typedef struct conn_buf_s {
+        char b[16384];
+        size_t len;
+} conn_buf_t;
+
+/*
+ * Read one answer from fd (its head and Content-Length bytes of body,
+ * waiting at most ms for each read): its status; -1 if the server
+ * closed first (or sent what is not HTTP), -2 if it said nothing more in
+ * time. *close_hdr: it said Connection: close.
+ * Bytes past the answer stay in cb for the next one.
+ */
+static int read_answer(int fd, conn_buf_t *cb, int ms, int *close_hdr)
+{
+        char *end, *cl;
+        size_t head, want;
+        int status;
+
+        *close_hdr = 0;
+        for (;;) {
+                struct pollfd pf = {.fd = fd, .events = POLLIN};
+                ssize_t n;
+                cb->b[cb->len] = '\0';
+                if ((end = strstr(cb->b, "\r\n\r\n"))) {
+                        head = (size_t)(end - cb->b) + 4;
+                        cl = strcasestr(cb->b, "\r\nContent-Length:");
+                        want =
+                            head +
+                            (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
+                        if (cb->len >= want)
+                                break;
+                }
+                if (cb->len == sizeof(cb->b) - 1)
+                        return -1;
+                if (poll(&pf, 1, ms) != 1)
+                        return -2;
+                n = read(fd, cb->b + cb->len, sizeof(cb->b) - 1 - cb->len);
+                if (n <= 0)
+                        return -1;
+                cb->len += (size_t)n;
+        }
+        if (sscanf(cb->b, "HTTP/1.1 %d", &status) != 1)
+                return -1;
+        *end = '\0';
+        *close_hdr = strcasestr(cb->b, "\r\nConnection: close") != NULL;
+        memmove(cb->b, cb->b + want, cb->len - want);
+        cb->len -= want;
+        return status;
+}
+
+#define GET_KEEP(path) "GET " path " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+/* Requests one after another, and two sent at once, on one connection: a
+ * state read, one that waits (a job on a thread of its own while the
+ * connection is suspended), then more plain reads. */
+static void test_keepalive_serves_requests_on_one_connection(void)
+{
+        static const char *const reqs[] = {
+            GET_KEEP("/healthz"),
+            GET_KEEP("/api/v1/workflows/lp"),
+            GET_KEEP("/api/v1/workflows/lp/result?wait=50ms"),
+            GET_KEEP("/api/v1/workflows/no-such"),
+            GET_KEEP("/api/v1/workflows?limit=1"),
+        };
+        static const int want[] = {200, 200, 200, 404, 200};
+        conn_buf_t cb = {.len = 0};
+        int fd = dial(port), closed;
+
+        CU_ASSERT_FATAL(fd >= 0);
+        for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+                CU_ASSERT_EQUAL_FATAL(send_all(fd, reqs[i]), 0);
+                CU_ASSERT_EQUAL(read_answer(fd, &cb, 5000, &closed), want[i]);
+                CU_ASSERT_FALSE(closed);
+        }
+        /* Pipelined: both answered, in order. */
+        CU_ASSERT_EQUAL_FATAL(
+            send_all(fd, GET_KEEP("/api/v1/workflows/no-such")
+                             GET_KEEP("/api/v1/workflows/lp/result")),
+            0);
+        CU_ASSERT_EQUAL(read_answer(fd, &cb, 5000, &closed), 404);
+        CU_ASSERT_EQUAL(read_answer(fd, &cb, 5000, &closed), 200);
+        /* A client that asks for it still gets the connection closed. */
+        CU_ASSERT_EQUAL_FATAL(
+            send_all(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Connection: close\r\n\r\n"),
+            0);
+        CU_ASSERT_EQUAL(read_answer(fd, &cb, 5000, &closed), 200);
+        CU_ASSERT_TRUE(closed);
+        CU_ASSERT_EQUAL(read_answer(fd, &cb, 5000, &closed), -1); /* EOF */
+        close(fd);
+}
+
+/* A client that half-closes after its request (HTTP/1.0 style, no
+ * Connection: close) gets its answer and then the server's close, not a
+ * connection left open until the idle timeout. */
+static void test_keepalive_half_close_is_closed(void)
+{
+        for (int i = 0; i < 20; i++) {
+                conn_buf_t cb = {.len = 0};
+                int fd = dial(port), closed;
+                CU_ASSERT_FATAL(fd >= 0);
+                CU_ASSERT_EQUAL_FATAL(send_all(fd, GET_KEEP("/healthz")), 0);
+                shutdown(fd, SHUT_WR);
+                CU_ASSERT_EQUAL(read_answer(fd, &cb, 5000, &closed), 200);
+                /* The close: EOF well before the 30 s idle timeout. */
+                CU_ASSERT_EQUAL(read_answer(fd, &cb, 2000, &closed), -1);
+                CU_ASSERT_EQUAL(cb.len, 0);
+                close(fd);
+        }
+}
+
+/* http.max.connections holds with kept-alive connections: while 4 are
+ * open a 5th is not served; once they close, a new one is. */
+static void test_connection_limit_holds(void)
+{
+        keel_config_t *c2 = keel_config_new();
+        proj_t p2;
+        void *s2;
+        int port2 = 0, fds[5], closed;
+        conn_buf_t cb[5];
+
+        CU_ASSERT_FATAL(c2 != NULL);
+        CU_ASSERT_FATAL(
+            !keel_config_set(c2, "bootstrap", "127.0.0.1:1", NULL, NULL, 0) &&
+            !keel_config_set(c2, "http.max.connections", "4", NULL, NULL, 0) &&
+            !keel_config_set(c2, "http.threads", "2", NULL, NULL, 0) &&
+            !proj_init(&p2, c2, 1));
+        atomic_store(&p2.ready, 1);
+        s2 = proj_http_start(&p2, "127.0.0.1:0", &port2);
+        CU_ASSERT_FATAL(s2 != NULL && port2 > 0);
+        for (int i = 0; i < 4; i++) {
+                cb[i].len = 0;
+                fds[i] = dial(port2);
+                CU_ASSERT_FATAL(fds[i] >= 0);
+                CU_ASSERT_EQUAL_FATAL(send_all(fds[i], GET_KEEP("/healthz")),
+                                      0);
+                CU_ASSERT_EQUAL(read_answer(fds[i], &cb[i], 5000, &closed),
+                                200);
+        }
+        /* The 5th: refused (closed) or left waiting, never answered. */
+        cb[4].len = 0;
+        fds[4] = dial(port2);
+        if (fds[4] >= 0 && !send_all(fds[4], GET_KEEP("/healthz")))
+                CU_ASSERT(read_answer(fds[4], &cb[4], 500, &closed) < 0);
+        /* The first 4 are still served. */
+        for (int i = 0; i < 4; i++) {
+                CU_ASSERT_EQUAL_FATAL(
+                    send_all(fds[i], GET_KEEP("/api/v1/workflows/x")), 0);
+                CU_ASSERT_EQUAL(read_answer(fds[i], &cb[i], 5000, &closed),
+                                404);
+        }
+        for (int i = 0; i < 5; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        CU_ASSERT_EQUAL(http_status(port2, "GET", "/healthz"), 200);
+        proj_http_stop(s2);
+        proj_destroy(&p2);
+        keel_config_destroy(c2);
+}
+
 static CU_TestInfo tests[] = {
     {"test_not_ready_answers_503", test_not_ready_answers_503},
     {"test_ids_are_percent_decoded", test_ids_are_percent_decoded},
@@ -401,6 +604,11 @@ static CU_TestInfo tests[] = {
     {"test_search_malformed_is_400", test_search_malformed_is_400},
     {"test_start_search_attributes_checked",
      test_start_search_attributes_checked},
+    {"test_keepalive_serves_requests_on_one_connection",
+     test_keepalive_serves_requests_on_one_connection},
+    {"test_keepalive_half_close_is_closed",
+     test_keepalive_half_close_is_closed},
+    {"test_connection_limit_holds", test_connection_limit_holds},
     CU_TEST_INFO_NULL};
 
 KEEL_TEST_MAIN_WITH("proj_http", tests, setup, teardown)
