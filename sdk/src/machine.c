@@ -608,8 +608,9 @@ static int64_t rint_(const json_t *rec, const char *k)
 
 static int is(const char *type, const char *short_name)
 {
-        return !strncmp(type, H, strlen(H)) &&
-               !strcmp(type + strlen(H), short_name);
+        /* Called several times for every event restored: no strlen(). */
+        return !strncmp(type, H, sizeof(H) - 1) &&
+               !strcmp(type + sizeof(H) - 1, short_name);
 }
 
 /* Push the deadlines of an activity's current attempt. */
