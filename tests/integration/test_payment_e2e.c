@@ -11,13 +11,17 @@
  * each workflow closed exactly once, with the result the in-process test
  * environment (no Kafka, no crash) gives for the same input; every run's
  * seqs 1..n with no gap or duplicate; and the worker's effect log holds
- * exactly one charge per idempotency key.
+ * exactly one charge per idempotency key. Last, the group
+ * keel-orchestrator's committed offsets (for tools that show lag; the
+ * orchestrator commits them outside its transactions) reach the end of
+ * every keel.inbox partition while it runs, and stay there once it stops.
  */
 #include "e2e_support.h"
 #include "keel/keel.h"
 #include "keel_test.h"
 #include "payment.h"
 
+#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +46,58 @@ static pid_t start_orchestrator(void)
 static pid_t start_worker(void)
 {
         return e2e_start_worker(&procs, "worker.log", effects, NULL);
+}
+
+/* ---- the group's committed offsets ------------------------------------ */
+
+/* How many keel.inbox partitions have the group keel-orchestrator's
+ * committed offset at their end (the high watermark); -1 on an error. */
+static int inbox_partitions_committed_to_end(void)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *l;
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt;
+        char err[512];
+        rd_kafka_t *c;
+        int at_end = 0, parts;
+
+        if (rd_kafka_conf_set(conf, "bootstrap.servers", procs.bootstrap, err,
+                              sizeof(err)) ||
+            rd_kafka_conf_set(conf, "group.id", "keel-orchestrator", err,
+                              sizeof(err)) ||
+            !(c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err)))) {
+                rd_kafka_conf_destroy(conf);
+                return -1;
+        }
+        rkt = rd_kafka_topic_new(c, KEEL_TOPIC_INBOX, NULL);
+        if (rd_kafka_metadata(c, 0, rkt, &md, 10000) || md->topic_cnt != 1) {
+                if (md)
+                        rd_kafka_metadata_destroy(md);
+                rd_kafka_topic_destroy(rkt);
+                rd_kafka_destroy(c);
+                return -1;
+        }
+        parts = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        l = rd_kafka_topic_partition_list_new(parts);
+        for (int p = 0; p < parts; p++)
+                rd_kafka_topic_partition_list_add(l, KEEL_TOPIC_INBOX, p);
+        if (rd_kafka_committed(c, l, 10000)) {
+                at_end = -1;
+        } else {
+                for (int p = 0; p < parts; p++) {
+                        int64_t lo, hi;
+                        if (!rd_kafka_query_watermark_offsets(
+                                c, KEEL_TOPIC_INBOX, p, &lo, &hi, 10000) &&
+                            (l->elems[p].offset == hi || hi == 0))
+                                at_end++;
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_destroy(c);
+        return at_end;
 }
 
 /* ---- the crash driver ------------------------------------------------ */
@@ -152,8 +208,25 @@ static void test_payment_e2e_through_orchestrator_crashes(void)
                 "violations\n",
                 w->closed, n, (long long)(e2e_now_ms() - t0), kills_done,
                 w->seq_violations);
-        e2e_stop(orch_pid, SIGTERM);
+        /* The worker first: no result comes after the last one read. Then
+         * the orchestrator reads the inbox to its end and commits every
+         * 200 ms. */
         e2e_stop(worker, SIGTERM);
+        {
+                int64_t until = e2e_now_ms() + 15000;
+                int at_end;
+                while ((at_end = inbox_partitions_committed_to_end()) !=
+                           E2E_PARTITIONS &&
+                       e2e_now_ms() < until)
+                        e2e_sleep_ms(200);
+                fprintf(stderr,
+                        "inbox partitions with the group's offset at their "
+                        "end while the orchestrator runs: %d\n",
+                        at_end);
+                CU_ASSERT_EQUAL(at_end, E2E_PARTITIONS);
+        }
+        e2e_stop(orch_pid, SIGTERM);
+        CU_ASSERT_EQUAL(inbox_partitions_committed_to_end(), E2E_PARTITIONS);
 
         CU_ASSERT_EQUAL(w->closed, n);
         CU_ASSERT_EQUAL(kills_done, kills);
