@@ -7,7 +7,8 @@
  * "add" signals (default 12; the k-th adds k), three per run: after each
  * three a run sleeps 300 ms, while more signals arrive, and continues as
  * new. Meanwhile a thread kill -9s the orchestrator
- * KEEL_E2E_CONTINUE_KILLS times (default 3) and restarts it. Then, as a
+ * KEEL_E2E_CONTINUE_KILLS times (default 3) and restarts it; the last
+ * round of signals waits for the last kill. Then, as a
  * reader of keel.history sees it: every counter completed once, in its
  * fourth run, with the exact sum (no signal lost or taken twice across
  * runs and crashes), each run's seqs 1..n. Five "sleeper" workflows
@@ -101,6 +102,14 @@ static void test_continue_as_new_through_orchestrator_crashes(void)
         /* The signals, round by round: each round reaches a counter while
          * it waits, sleeps or is being continued. */
         for (int k = 1; k <= sigs; k++) {
+                /* The last round closes the counters: every kill happens
+                 * before it, while they are open (they may be quick to
+                 * take the others). */
+                if (k == sigs) {
+                        int64_t until = e2e_now_ms() + 60000;
+                        while (killer.done < kills && e2e_now_ms() < until)
+                                e2e_sleep_ms(50);
+                }
                 for (int i = 0; i < n; i++) {
                         json_t *p = json_pack("{si}", "n", k);
                         snprintf(id, sizeof(id), "%s%d", prefix, i);
